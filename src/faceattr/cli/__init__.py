@@ -1,0 +1,20 @@
+"""The ``faceattr`` command line: one Typer app, one module per command group."""
+
+import typer
+
+app = typer.Typer(
+    name="faceattr",
+    help="Train, evaluate and serve facial-attribute classifiers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Read, check, generate and prepare CelebA-format datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+# Command modules register themselves on the apps above.
+from faceattr.cli import demo  # noqa: E402,F401
+
+
+def main() -> None:
+    """Entry point of the ``faceattr`` console script."""
+    app()
