@@ -12,7 +12,7 @@ data_app = typer.Typer(help="Read, check, generate and prepare CelebA-format dat
 app.add_typer(data_app, name="data")
 
 # Command modules register themselves on the apps above.
-from faceattr.cli import demo  # noqa: E402,F401
+from faceattr.cli import data, demo, landmarks, prepare, stats, synth  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""`faceattr data data` (being written)."""

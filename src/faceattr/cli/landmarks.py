@@ -1,0 +1,1 @@
+"""`faceattr data landmarks` (being written)."""

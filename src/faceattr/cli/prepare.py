@@ -1,0 +1,1 @@
+"""`faceattr data prepare` (being written)."""

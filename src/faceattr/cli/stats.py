@@ -1,0 +1,1 @@
+"""`faceattr data stats` (being written)."""

@@ -1,0 +1,1 @@
+"""`faceattr data synth` (being written)."""
