@@ -1,1 +1,32 @@
-"""faceattr.geometry"""
+"""Face geometry on whole batches: landmarks -> box -> one affine warp, jitter, seed crops."""
+
+from faceattr.geometry.affine import Size, compose, invert, transform_points
+from faceattr.geometry.alignment import (
+    LANDMARK_NAMES,
+    MIRROR_ORDER,
+    FaceBox,
+    affact_alignment_matrix,
+    affact_box,
+    box_matrix,
+    face_box_matrix,
+    seed000_type_a_matrix,
+    seed000_type_b_matrix,
+)
+from faceattr.geometry.warp import warp_affine
+
+__all__ = [
+    "LANDMARK_NAMES",
+    "MIRROR_ORDER",
+    "FaceBox",
+    "Size",
+    "affact_alignment_matrix",
+    "affact_box",
+    "box_matrix",
+    "compose",
+    "face_box_matrix",
+    "invert",
+    "seed000_type_a_matrix",
+    "seed000_type_b_matrix",
+    "transform_points",
+    "warp_affine",
+]

@@ -1,0 +1,79 @@
+"""One bilinear resampling per image, for a whole batch, on the batch's device."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from faceattr.geometry.affine import Size, as_hw, compose, invert
+
+Padding = Literal["border", "zeros", "reflection"]
+
+
+def _normalising_matrix(height: int, width: int, n: int) -> torch.Tensor:
+    """Pixel coordinates -> grid_sample's [-1, 1] coordinates (``align_corners=False``)."""
+    matrix = torch.tensor(
+        [[2.0 / width, 0.0, 1.0 / width - 1.0], [0.0, 2.0 / height, 1.0 / height - 1.0]],
+        dtype=torch.float64,
+    )
+    return matrix.expand(n, 2, 3)
+
+
+def _pixel_matrix(height: int, width: int, n: int) -> torch.Tensor:
+    """grid_sample's [-1, 1] coordinates -> pixel coordinates (``align_corners=False``)."""
+    matrix = torch.tensor(
+        [[width / 2.0, 0.0, (width - 1) / 2.0], [0.0, height / 2.0, (height - 1) / 2.0]],
+        dtype=torch.float64,
+    )
+    return matrix.expand(n, 2, 3)
+
+
+def grid_theta(
+    matrices: np.ndarray | torch.Tensor, source_hw: tuple[int, int], out_size: Size
+) -> torch.Tensor:
+    """``affine_grid``'s theta (output -> source, normalised) for source -> output pixel maps."""
+    m = matrices if isinstance(matrices, torch.Tensor) else torch.from_numpy(np.asarray(matrices))
+    m = m.to(torch.float64).cpu()
+    height, width = as_hw(out_size)
+    n = m.shape[0]
+    output_to_source = invert(m)
+    to_pixels = _pixel_matrix(height, width, n)
+    return compose(_normalising_matrix(*source_hw, n), compose(output_to_source, to_pixels))
+
+
+def warp_affine(
+    images: torch.Tensor,
+    matrices: np.ndarray | torch.Tensor,
+    out_size: Size,
+    padding: Padding = "border",
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Resample ``(N, C, H, W)`` images through ``(N, 2, 3)`` source -> output pixel matrices.
+
+    One bilinear sample per output pixel (``grid_sample``), for the whole batch on the images'
+    device. ``padding="border"`` extends the image by its nearest edge pixel, as the AFFACT
+    reference and OpenCV's ``BORDER_REPLICATE`` do. Images are uint8 (read as ``value / 255``) or
+    float in [0, 1]. The result has ``dtype``: a float type in [0, 1], or ``torch.uint8`` (rounded).
+    A batch is one tensor, so sources of different sizes must be padded to one size first (the
+    packed cache stores them at one size); padding at the bottom/right keeps pixel coordinates.
+    """
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    if len(matrices) != images.shape[0]:
+        raise ValueError(f"{len(matrices)} matrices for {images.shape[0]} images")
+    height, width = as_hw(out_size)
+    work_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    source = images.to(work_dtype)
+    if images.dtype == torch.uint8:
+        source = source / 255.0
+    theta = grid_theta(matrices, (images.shape[2], images.shape[3]), (height, width))
+    theta = theta.to(device=images.device, dtype=work_dtype)
+    size = [images.shape[0], images.shape[1], height, width]
+    grid = F.affine_grid(theta, size, align_corners=False)
+    warped = F.grid_sample(source, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+    if dtype == torch.uint8:
+        return (warped * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return warped.to(dtype)
