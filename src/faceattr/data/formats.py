@@ -362,11 +362,11 @@ def read_boxes(path: str | Path) -> BoxTable:
     return BoxTable(ids, values.astype(np.float32))
 
 
-def _tokens(values: np.ndarray, integer: bool) -> list[list[str]]:
+def _tokens(values: np.ndarray, integer: bool) -> list[list[int | str]]:
     """Each value as the shortest text that reads back exactly (whole numbers without a point)."""
-    if integer or np.array_equal(values, np.round(values)):
-        return values.astype(np.int64).astype(str).tolist()
     whole = values == np.round(values)
+    if integer or whole.all():
+        return values.astype(np.int64).tolist()
     return np.where(whole, values.astype(np.int64).astype(str), values.astype(str)).tolist()
 
 
@@ -387,7 +387,7 @@ def _write(
     rows = _tokens(values, layout.integer)
     if csv:
         header = [",".join(("image_id", *names))]
-        lines = [",".join((i, *r)) for i, r in zip(ids.tolist(), rows, strict=True)]
+        lines = [",".join(map(str, (i, *r))) for i, r in zip(ids.tolist(), rows, strict=True)]
         newline, end = "\n", "\n"
     else:
         first, rest = layout.widths
