@@ -1,17 +1,40 @@
-"""Shared fixtures: the real CelebA sample (skipped with a reason where absent)."""
+"""Shared fixtures: the real CelebA sample (skipped with a reason where absent), and a tiny fake
+CelebA folder in the real format, written through ``faceattr.data.formats``."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image, ImageDraw
+
+from faceattr.attributes import ATTRIBUTES
+from faceattr.data.celeba import CelebA, load_celeba
+from faceattr.data.formats import (
+    AttributeTable,
+    BoxTable,
+    IdentityTable,
+    LandmarkTable,
+    PartitionTable,
+    write_attributes,
+    write_boxes,
+    write_identities,
+    write_landmarks,
+    write_partition,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
+ALIGNED_SIZE = (178, 218)  # width, height of CelebA's aligned images
+WILD_SIZE = (320, 300)
+# CelebA's mean aligned landmarks (lefteye, righteye, nose, leftmouth, rightmouth), x y.
+MEAN_LANDMARKS = np.array([[69, 111], [108, 111], [88, 134], [72, 152], [106, 152]], np.float32)
+
 
 def real_celeba_path() -> Path | None:
-    """The real CelebA sample: ``$FACEATTR_CELEBA`` or ``../shared/celeba`` beside the repository."""
+    """The real CelebA sample: ``$FACEATTR_CELEBA``, or ``../shared/celeba`` beside the repo."""
     candidates = [os.environ.get("FACEATTR_CELEBA"), str(REPO.parent / "shared" / "celeba")]
     for c in candidates:
         if c and (Path(c) / "list_attr_celeba.txt").is_file():
@@ -24,5 +47,69 @@ def celeba_root() -> Path:
     """Root of the real CelebA sample (read-only); skips visibly when it is absent."""
     root = real_celeba_path()
     if root is None:
-        pytest.skip("real CelebA sample not found: set FACEATTR_CELEBA or place it at ../shared/celeba")
+        pytest.skip(
+            "real CelebA sample not found: set FACEATTR_CELEBA or place it at ../shared/celeba"
+        )
     return root
+
+
+@pytest.fixture(scope="session")
+def real_celeba(celeba_root: Path) -> CelebA:
+    """The real sample loaded once per session (about 2 s); do not modify it."""
+    return load_celeba(celeba_root)
+
+
+def _draw_face(size: tuple[int, int], points: np.ndarray, seed: int) -> Image.Image:
+    """A flat face: skin ellipse around the landmarks, dark eyes, nose and mouth corners."""
+    rng = np.random.default_rng(seed)
+    background = tuple(int(c) for c in rng.integers(40, 200, 3))
+    image = Image.new("RGB", size, background)
+    draw = ImageDraw.Draw(image)
+    centre = points.mean(axis=0)
+    half = np.array([1.0, 1.4]) * np.linalg.norm(points[1] - points[0])
+    draw.ellipse([*(centre - half), *(centre + half)], fill=(224, 172, 140))
+    for x, y in points:
+        draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=(40, 30, 30))
+    return image
+
+
+def write_fake_celeba(root: Path, count: int = 12, seed: int = 0) -> Path:
+    """Write a tiny CelebA folder at ``root``: both image sets and every annotation file.
+
+    Images are ``000001.jpg``...; identities come in threes (identity k has images 3k-2..3k) and
+    the partition is identity-disjoint: the first half of the identities train, then val, test.
+    """
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"{i:06d}.jpg" for i in range(1, count + 1)])
+    identity = np.arange(count) // 3 + 1
+    n_ids = int(identity.max())
+    n_train = n_ids // 2
+    partition = np.digitize(identity - 1, [n_train, n_train + (n_ids - n_train) // 2])
+    labels = rng.integers(0, 2, (count, len(ATTRIBUTES)))
+    aligned = MEAN_LANDMARKS + rng.integers(-4, 5, (count, 5, 2))
+    offsets = rng.integers(
+        0, [WILD_SIZE[0] - ALIGNED_SIZE[0], WILD_SIZE[1] - ALIGNED_SIZE[1]], (count, 2)
+    )
+    wild = aligned + offsets[:, None, :]
+    align_boxes = np.tile(np.array([39, 71, 100, 120], np.float32), (count, 1))
+    wild_boxes = align_boxes + np.concatenate([offsets, np.zeros_like(offsets)], axis=1)
+
+    write_attributes(root / "list_attr_celeba.txt", AttributeTable(ids, ATTRIBUTES, labels))
+    write_partition(root / "list_eval_partition.txt", PartitionTable(ids, partition))
+    write_identities(root / "identity_CelebA.txt", IdentityTable(ids, identity))
+    write_landmarks(root / "list_landmarks_align_celeba.txt", LandmarkTable(ids, aligned))
+    write_landmarks(root / "list_landmarks_celeba.txt", LandmarkTable(ids, wild))
+    write_boxes(root / "list_bbox_align_celeba.txt", BoxTable(ids, align_boxes))
+    write_boxes(root / "list_bbox_celeba.txt", BoxTable(ids, wild_boxes))
+    (root / "img_align_celeba").mkdir()
+    (root / "img_celeba").mkdir()
+    for i, image_id in enumerate(ids):
+        _draw_face(ALIGNED_SIZE, aligned[i], seed + i).save(root / "img_align_celeba" / image_id)
+        _draw_face(WILD_SIZE, wild[i], seed + i).save(root / "img_celeba" / image_id)
+    return root
+
+
+@pytest.fixture
+def fake_celeba(tmp_path: Path) -> Path:
+    """A fresh tiny CelebA folder (12 images, 4 identities, 6/3/3 split) in the real formats."""
+    return write_fake_celeba(tmp_path / "celeba")
