@@ -312,7 +312,6 @@ def _read(path: str | Path, layout: _Layout) -> tuple[np.ndarray, tuple[str, ...
             index_col=False,
             dtype={0: str},
             engine="c",
-            float_precision=None if layout.integer else "round_trip",
         )
     except pd.errors.EmptyDataError:
         frame = pd.DataFrame({k: pd.Series([], dtype=str) for k in range(len(names) + 1)})
