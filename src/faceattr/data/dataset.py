@@ -13,8 +13,8 @@ from typing import Any, TypedDict
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 from torch.utils.data import Dataset, default_collate
-from torchvision.io import ImageReadMode, decode_image
 
 from faceattr.data.celeba import SPLITS, CelebA
 
@@ -58,10 +58,12 @@ def select_rows(celeba: CelebA, split: Split) -> np.ndarray:
 def read_image(path: str) -> torch.Tensor | None:
     """The image at ``path`` as uint8 RGB (3, H, W), or None (with a warning) if unreadable."""
     try:
-        return decode_image(path, mode=ImageReadMode.RGB)
-    except (RuntimeError, OSError, ValueError) as exc:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as exc:
         log.warning("skipping unreadable image %s: %s", path, exc)
         return None
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
 
 
 class CelebADataset(Dataset):
