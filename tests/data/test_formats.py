@@ -49,12 +49,23 @@ def test_real_attribute_file(real_attributes: AttributeTable) -> None:
     assert round(100 * male, 2) == 41.68
 
 
-def test_real_partition_and_identities(celeba_root: Path) -> None:
-    partition = read_partition(celeba_root / "list_eval_partition.txt")
-    identities = read_identities(celeba_root / "identity_CelebA.txt")
-    assert np.bincount(partition.partition).tolist() == [162_770, 19_867, 19_962]
+@pytest.fixture(scope="module")
+def real_partition(celeba_root: Path) -> PartitionTable:
+    return read_partition(celeba_root / "list_eval_partition.txt")
+
+
+@pytest.fixture(scope="module")
+def real_identities(celeba_root: Path) -> IdentityTable:
+    return read_identities(celeba_root / "identity_CelebA.txt")
+
+
+def test_real_partition_and_identities(
+    real_partition: PartitionTable, real_identities: IdentityTable
+) -> None:
+    identities = real_identities
+    assert np.bincount(real_partition.partition).tolist() == [162_770, 19_867, 19_962]
     assert len(np.unique(identities.identity)) == 10_177
-    assert np.array_equal(partition.image_ids, identities.image_ids)
+    assert np.array_equal(real_partition.image_ids, identities.image_ids)
 
 
 def _real_lines(path: Path, count: int) -> list[bytes]:
@@ -63,9 +74,13 @@ def _real_lines(path: Path, count: int) -> list[bytes]:
 
 
 def test_writers_reproduce_the_real_layouts(
-    celeba_root: Path, real_attributes: AttributeTable, tmp_path: Path
+    celeba_root: Path,
+    real_attributes: AttributeTable,
+    real_partition: PartitionTable,
+    real_identities: IdentityTable,
+    tmp_path: Path,
 ) -> None:
-    """The first rows written back are byte for byte the real file's (padding, CRLF, header)."""
+    """The first rows written back are byte for byte the real files' (padding, CRLF, header)."""
     n = 2000
     head = AttributeTable(real_attributes.image_ids[:n], ATTRIBUTES, real_attributes.labels[:n])
     write_attributes(tmp_path / "a.txt", head)
@@ -73,13 +88,15 @@ def test_writers_reproduce_the_real_layouts(
     real = _real_lines(celeba_root / "list_attr_celeba.txt", n + 2)
     assert written[0] == b"2000\r\n" and real[0] == b"202599\r\n"
     assert written[1:] == real[1:]
-    for name, reader, writer in [
-        ("list_eval_partition.txt", read_partition, write_partition),
-        ("identity_CelebA.txt", read_identities, write_identities),
-    ]:
-        table = reader(celeba_root / name)
-        writer(tmp_path / name, table)
-        assert (tmp_path / name).read_bytes() == (celeba_root / name).read_bytes()
+
+    ids = real_partition.image_ids[:n]
+    write_partition(tmp_path / "p.txt", PartitionTable(ids, real_partition.partition[:n]))
+    real_partition_head = b"".join(_real_lines(celeba_root / "list_eval_partition.txt", n))
+    assert (tmp_path / "p.txt").read_bytes() == real_partition_head.rstrip(b"\n")  # no final \n
+
+    write_identities(tmp_path / "i.txt", IdentityTable(ids, real_identities.identity[:n]))
+    real_identity_head = b"".join(_real_lines(celeba_root / "identity_CelebA.txt", n))
+    assert (tmp_path / "i.txt").read_bytes() == real_identity_head  # CRLF, final line ending
 
 
 def _kaggle_frame(
@@ -91,7 +108,7 @@ def _kaggle_frame(
 
 
 def test_kaggle_csv_reads_like_the_real_rows(
-    celeba_root: Path, real_attributes: AttributeTable, tmp_path: Path
+    real_attributes: AttributeTable, real_partition: PartitionTable, tmp_path: Path
 ) -> None:
     """Kaggle-style CSVs written by pandas from real rows read back identically."""
     ids = real_attributes.image_ids[:KAGGLE_ROWS]
@@ -105,8 +122,7 @@ def test_kaggle_csv_reads_like_the_real_rows(
     write_attributes(tmp_path / "ours.csv", table)
     assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "list_attr_celeba.csv").read_bytes()
 
-    partition = read_partition(celeba_root / "list_eval_partition.txt")
-    split = partition.partition[:KAGGLE_ROWS]
+    split = real_partition.partition[:KAGGLE_ROWS]
     _kaggle_frame(ids, ("partition",), split).to_csv(tmp_path / "p.csv", index=False)
     assert np.array_equal(read_partition(tmp_path / "p.csv").partition, split)
 
@@ -261,3 +277,10 @@ def test_tables_check_their_shapes() -> None:
         AttributeTable(np.array(["a.jpg", "b.jpg"]), ("Male",), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="0 or 1"):
         AttributeTable(np.array(["a.jpg"]), ("Male",), np.array([[2]]))
+
+
+def test_header_only_file_is_an_empty_table(tmp_path: Path) -> None:
+    empty = BoxTable(np.array([], dtype=str), np.zeros((0, 4)))
+    write_boxes(tmp_path / "list_bbox_celeba.txt", empty)
+    assert (tmp_path / "list_bbox_celeba.txt").read_text() == "0\nimage_id x_1 y_1 width height\n"
+    assert read_boxes(tmp_path / "list_bbox_celeba.txt").boxes.shape == (0, 4)

@@ -153,11 +153,15 @@ class CelebA:
 
 def _isin(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
     """Boolean mask of ``values`` found in ``pool`` (a hash join, not a sort)."""
+    if np.array_equal(values, pool):  # the usual case: files listing the same ids in one order
+        return np.ones(len(values), dtype=bool)
     return np.asarray(pd.Index(values).isin(pool), dtype=bool)
 
 
 def _aligned(ids: np.ndarray, table_ids: np.ndarray, values: np.ndarray, fill: float) -> np.ndarray:
     """``values`` reordered onto ``ids`` (vectorised join); rows the table lacks get ``fill``."""
+    if np.array_equal(ids, table_ids):
+        return values
     where = pd.Index(table_ids).get_indexer(ids)
     out = np.full((len(ids), *values.shape[1:]), fill, dtype=values.dtype)
     found = where >= 0

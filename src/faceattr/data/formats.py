@@ -313,16 +313,18 @@ def _read(path: str | Path, layout: _Layout) -> tuple[np.ndarray, tuple[str, ...
             dtype={0: str},
             engine="c",
         )
-    except pd.errors.EmptyDataError:
-        frame = pd.DataFrame({k: pd.Series([], dtype=str) for k in range(len(names) + 1)})
+    except pd.errors.EmptyDataError:  # a header and no rows
+        frame = pd.DataFrame(columns=range(len(names) + 1))
     except (pd.errors.ParserError, ValueError):
         raise _first_error(path, layout, names, skip, count) from None
     ids = frame[0].to_numpy(dtype=str)
+    if frame.empty:
+        frame = frame.astype({k: int for k in frame.columns[1:]})
     values = frame.iloc[:, 1:].to_numpy()
     wanted = "iu" if layout.integer else "iuf"
     ok = (
         all(frame[k].dtype.kind in wanted for k in frame.columns[1:])
-        and bool(layout.valid(values.astype(float)).all())
+        and bool(layout.valid(values).all())
         and (count is None or count == len(ids))
         and frame[0].is_unique
     )
