@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 from pathlib import Path
 
@@ -165,7 +166,9 @@ def test_malformed_file_fails_load_and_is_listed_by_check(fake_celeba: Path) -> 
     ]
 
 
-def test_missing_image_is_a_warning_naming_file_and_line(fake_celeba: Path) -> None:
+def test_missing_image_is_a_warning_naming_file_and_line(
+    fake_celeba: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (fake_celeba / "img_align_celeba" / "000005.jpg").unlink()
     report = check_celeba(fake_celeba)
     assert report.ok
@@ -174,7 +177,9 @@ def test_missing_image_is_a_warning_naming_file_and_line(fake_celeba: Path) -> N
     warning = next(w for w in report.warnings if "missing" in w)
     assert "1 of 12 annotated images" in warning
     assert "000005.jpg at list_attr_celeba.txt:7" in warning
-    assert load_celeba(fake_celeba).split_indices("train").tolist() == [0, 1, 2, 3, 5]
+    with caplog.at_level(logging.WARNING, logger="faceattr.data.celeba"):
+        assert load_celeba(fake_celeba).split_indices("train").tolist() == [0, 1, 2, 3, 5]
+    assert "1 of 12 annotated images are missing" in caplog.text
 
 
 def test_disagreeing_ids_are_errors_naming_both_files(fake_celeba: Path) -> None:

@@ -10,6 +10,7 @@ attribute file; a partial image folder loads the images present and counts the m
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from faceattr.data.formats import (
     read_landmarks,
     read_partition,
 )
+
+log = logging.getLogger(__name__)
 
 ImageSet = Literal["align", "wild"]
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -286,7 +289,19 @@ def load_celeba(
         raise FileNotFoundError(f"no {ATTRIBUTE_FILE}.txt or .csv in {searched}")
     tables = _read_tables(files)
     assert tables is not None  # the attribute file exists, and errors raise
-    return _assemble(root, image_set, tables)
+    data = _assemble(root, image_set, tables)
+    missing = len(data) - int(data.present.sum())
+    if missing:
+        log.warning(
+            "%s: %d of %d annotated images are missing from %s (a partial download?); "
+            "using the %d present",
+            root,
+            missing,
+            len(data),
+            data.image_dir,
+            len(data) - missing,
+        )
+    return data
 
 
 @dataclass
