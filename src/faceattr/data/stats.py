@@ -1,8 +1,9 @@
 """Statistics of a CelebA-format label set: frequencies, imbalance, correlations, baselines.
 
-Pure functions over (N, K) uint8 label arrays and the (N,) partition codes (0 train, 1 val,
-2 test); :func:`write_stats` renders a :class:`DatasetStats` as two PNG charts, two CSV tables and
-a JSON file.
+Pure functions over (N, K) uint8 label arrays and the (N,) partition codes of
+:data:`~faceattr.data.formats.SPLIT_CODES` (-1 for an image the partition file lacks, as
+:func:`~faceattr.data.celeba.load_celeba` fills it); :func:`write_stats` renders a
+:class:`DatasetStats` as two PNG charts, two CSV tables and a JSON file.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
+from faceattr.data.formats import SPLIT_CODES
 from faceattr.evaluation.baselines import BaselineScores, baseline_scores, check_labels
 
-SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")  # partition codes 0, 1, 2
 BASELINE_TARGETS: tuple[str, ...] = ("val", "test")  # baselines learn on train, score on these
+NO_SPLIT = -1  # partition code of an image without a row in the partition file
 
 ScoreArray = NDArray[np.float64]
 
@@ -75,14 +77,13 @@ def correlation_matrix(labels: NDArray[np.uint8]) -> ScoreArray:
 
 
 def split_counts(partition: NDArray[np.integer]) -> dict[str, int]:
-    """Images per split, from partition codes 0/1/2; raises ``ValueError`` on any other code."""
+    """Images per split (code -1 counts nowhere); raises ``ValueError`` on an unknown code."""
     codes = np.asarray(partition)
-    bad = ~np.isin(codes, np.arange(len(SPLIT_NAMES)))
+    bad = ~np.isin(codes, [NO_SPLIT, *SPLIT_CODES.values()])
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"partition code {codes[row]!r} at row {row} is not 0, 1 or 2")
-    counts = np.bincount(codes.astype(np.int64), minlength=len(SPLIT_NAMES))
-    return {name: int(count) for name, count in zip(SPLIT_NAMES, counts, strict=True)}
+        raise ValueError(f"partition code {int(codes[row])} at row {row} is not -1, 0, 1 or 2")
+    return {name: int(np.count_nonzero(codes == code)) for name, code in SPLIT_CODES.items()}
 
 
 def dataset_stats(
@@ -102,7 +103,7 @@ def dataset_stats(
             raise ValueError(f"partition has {len(partition)} rows, labels {checked.shape[0]}")
         counts = split_counts(partition)
         by_split = {
-            name: checked[np.asarray(partition) == code] for code, name in enumerate(SPLIT_NAMES)
+            name: checked[np.asarray(partition) == code] for name, code in SPLIT_CODES.items()
         }
         split_frequency = {
             name: positive_frequency(rows) for name, rows in by_split.items() if len(rows)
