@@ -220,8 +220,14 @@ def fill_fallbacks(
 
 
 def default_output_dir(root: str | Path) -> Path:
-    """``root`` when it is writable, else the data layer's `annotation_cache_dir` for it."""
-    return Path(root) if os.access(root, os.W_OK) else annotation_cache_dir(root)
+    """``root`` when it is writable, else the data layer's `annotation_cache_dir` for it.
+
+    A folder whose permission bits deny writing counts as read-only even for root (who could write
+    there anyway), as a dataset shared read-only in a container is.
+    """
+    root = Path(root)
+    writable = os.access(root, os.W_OK) and root.stat().st_mode & 0o222
+    return root if writable else annotation_cache_dir(root)
 
 
 def output_paths(out_dir: Path, image_set: ImageSet) -> tuple[Path, Path, Path, Path]:
