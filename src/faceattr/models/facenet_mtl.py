@@ -1,0 +1,118 @@
+"""Seed 000's FaceNet: a tiny multi-task network for 36x36 grayscale faces.
+
+The appendix table is the spec (kernel 3x3, padding "same", f1=4, f2=16, d=16)::
+
+    conv f1 -> BN -> ReLU -> maxpool 2 -> conv f2 -> BN -> ReLU -> maxpool 2 -> flatten (1296)
+    -> dense d -> BN -> ReLU -> one dense 2 + softmax per attribute
+
+Keras reports 21,732 parameters with six heads: 21,660 trainable + 72 non-trainable, the 72 being
+BatchNorm's moving means and variances (2 x (4 + 16 + 16)), which PyTorch keeps as buffers, not
+parameters. BatchNorm uses Keras' defaults (epsilon 1e-3, momentum 0.99 = PyTorch's 0.01).
+"FaceNet bis" (section III) is the same network with five heads, without gender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from faceattr.models.base import AttributeModel, InputConfig
+from faceattr.models.registry import register_model
+
+FACENET_ATTRIBUTES: tuple[str, ...] = (
+    "Male",
+    "Mustache",
+    "Eyeglasses",
+    "No_Beard",
+    "Wearing_Hat",
+    "Bald",
+)
+"""The six heads in the appendix's order: gender, mustache, eyeglasses, beard, hat, bald."""
+FACENET_BIS_ATTRIBUTES: tuple[str, ...] = FACENET_ATTRIBUTES[1:]
+
+KERAS_BN_EPS = 1e-3
+KERAS_BN_MOMENTUM = 0.01  # Keras' momentum 0.99, as PyTorch counts it
+
+
+class TwoWayHeads(nn.Module):
+    """One ``Linear(d, 2)`` per attribute; logits stacked to ``(N, K, 2)``."""
+
+    def __init__(self, in_features: int, num_attributes: int) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(in_features, 2) for _ in range(num_attributes))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Per-attribute 2-way logits ``(N, K, 2)``."""
+        return torch.stack([head(features) for head in self.heads], dim=1)
+
+
+def facenet_trunk(
+    f1: int, f2: int, d: int, kernel_size: int, input_size: tuple[int, int]
+) -> nn.Sequential:
+    """The shared layers, image ``(N, 1, H, W)`` -> embedding ``(N, d)``."""
+    height, width = input_size
+    flat = f2 * (height // 2 // 2) * (width // 2 // 2)
+
+    def conv_block(cin: int, cout: int) -> list[nn.Module]:
+        return [
+            nn.Conv2d(cin, cout, kernel_size, padding="same"),
+            nn.BatchNorm2d(cout, eps=KERAS_BN_EPS, momentum=KERAS_BN_MOMENTUM),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
+
+    return nn.Sequential(
+        *conv_block(1, f1),
+        *conv_block(f1, f2),
+        nn.Flatten(),
+        nn.Linear(flat, d),
+        nn.BatchNorm1d(d, eps=KERAS_BN_EPS, momentum=KERAS_BN_MOMENTUM),
+        nn.ReLU(),
+    )
+
+
+def facenet(
+    attributes: Sequence[str], f1: int, f2: int, d: int, kernel_size: int, input_size: Sequence[int]
+) -> AttributeModel:
+    """FaceNet for any attribute list and hyperparameters (f1, f2, d)."""
+    height, width = input_size
+    if height < 4 or width < 4:
+        raise ValueError(f"FaceNet needs inputs of at least 4x4, got {height}x{width}")
+    config = InputConfig(size=(height, width), channels=1, mean=(0.0,), std=(1.0,), grayscale=True)
+    return AttributeModel(
+        attributes,
+        config,
+        facenet_trunk(f1, f2, d, kernel_size, config.size),
+        TwoWayHeads(d, len(tuple(attributes))),
+        embedding_dim=d,
+        head_type="softmax2",
+        fixed_size=True,
+    )
+
+
+@register_model("facenet-mtl")
+def facenet_mtl(
+    attributes: Sequence[str] = FACENET_ATTRIBUTES,
+    f1: int = 4,
+    f2: int = 16,
+    d: int = 16,
+    kernel_size: int = 3,
+    input_size: Sequence[int] = (36, 36),
+) -> AttributeModel:
+    """Seed 000's FaceNet, (f1, f2, d) = (4, 16, 16), six 2-way softmax heads."""
+    return facenet(attributes, f1, f2, d, kernel_size, input_size)
+
+
+@register_model("facenet-bis")
+def facenet_bis(
+    attributes: Sequence[str] = FACENET_BIS_ATTRIBUTES,
+    f1: int = 4,
+    f2: int = 16,
+    d: int = 16,
+    kernel_size: int = 3,
+    input_size: Sequence[int] = (36, 36),
+) -> AttributeModel:
+    """Seed 000's FaceNet bis: the same network with five heads (no gender)."""
+    return facenet(attributes, f1, f2, d, kernel_size, input_size)
