@@ -284,3 +284,10 @@ def test_header_only_file_is_an_empty_table(tmp_path: Path) -> None:
     write_boxes(tmp_path / "list_bbox_celeba.txt", empty)
     assert (tmp_path / "list_bbox_celeba.txt").read_text() == "0\nimage_id x_1 y_1 width height\n"
     assert read_boxes(tmp_path / "list_bbox_celeba.txt").boxes.shape == (0, 4)
+
+
+def test_binary_file_is_an_annotation_error(tmp_path: Path) -> None:
+    path = tmp_path / "identity_CelebA.txt"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    with pytest.raises(AnnotationError, match=r"identity_CelebA.txt: not UTF-8 text"):
+        read_identities(path)

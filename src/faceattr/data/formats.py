@@ -167,29 +167,50 @@ def _box_valid(values: np.ndarray) -> np.ndarray:
 
 
 _ATTRIBUTES = _Layout(
-    None, True, False, True, lambda v: (v == 1) | (v == -1), "-1 or 1", (0, 3), trailing=" "
+    columns=None,
+    counted=True,
+    id_in_header=False,
+    integer=True,
+    valid=lambda v: (v == 1) | (v == -1),
+    expected="-1 or 1",
+    widths=(0, 3),
+    trailing=" ",
 )
 _PARTITION = _Layout(
-    ("partition",),
-    False,
-    False,
-    True,
-    lambda v: (v >= 0) & (v <= 2),
-    "0, 1 or 2",
+    columns=("partition",),
+    counted=False,
+    id_in_header=False,
+    integer=True,
+    valid=lambda v: (v >= 0) & (v <= 2),
+    expected="0, 1 or 2",
     newline="\n",
     terminated=False,
 )
 _IDENTITY = _Layout(
-    ("identity",),
-    False,
-    False,
-    True,
-    lambda v: (v >= 0) & (v <= np.iinfo(np.int32).max),
-    "a non-negative integer",
+    columns=("identity",),
+    counted=False,
+    id_in_header=False,
+    integer=True,
+    valid=lambda v: (v >= 0) & (v <= np.iinfo(np.int32).max),
+    expected="a non-negative integer",
 )
-_LANDMARKS = _Layout(LANDMARK_COLUMNS, True, False, False, _finite, "a finite number", (0, 5))
+_LANDMARKS = _Layout(
+    columns=LANDMARK_COLUMNS,
+    counted=True,
+    id_in_header=False,
+    integer=False,
+    valid=_finite,
+    expected="a finite number",
+    widths=(0, 5),
+)
 _BOXES = _Layout(
-    BOX_COLUMNS, True, True, False, _box_valid, "a finite number (width, height >= 0)", (5, 4)
+    columns=BOX_COLUMNS,
+    counted=True,
+    id_in_header=True,
+    integer=False,
+    valid=_box_valid,
+    expected="a finite number (width, height >= 0)",
+    widths=(5, 4),
 )
 
 
@@ -300,6 +321,15 @@ def _first_error(
 def _read(path: str | Path, layout: _Layout) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
     """Image ids, value column names and the (N, K) values of one annotation file."""
     path = Path(path)
+    try:
+        return _read_text(path, layout)
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(
+            path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+
+
+def _read_text(path: Path, layout: _Layout) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
     csv = _suffix(path) == ".csv"
     names, skip, count = _read_header(path, layout)
     try:
