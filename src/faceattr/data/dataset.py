@@ -59,11 +59,11 @@ def read_image(path: str) -> torch.Tensor | None:
     """The image at ``path`` as uint8 RGB (3, H, W), or None (with a warning) if unreadable."""
     try:
         with Image.open(path) as image:
-            pixels = np.asarray(image.convert("RGB"))
+            pixels = np.array(image.convert("RGB"))
     except (OSError, SyntaxError, ValueError) as exc:
         log.warning("skipping unreadable image %s: %s", path, exc)
         return None
-    return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
+    return torch.from_numpy(pixels).permute(2, 0, 1)
 
 
 class CelebADataset(Dataset):
