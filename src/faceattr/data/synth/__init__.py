@@ -12,6 +12,7 @@ from faceattr.data.synth.generate import (
     SynthSummary,
     generate_dataset,
     plan_dataset,
+    render_array,
 )
 from faceattr.data.synth.label_stats import LabelStats, compute_label_stats, load_label_stats
 from faceattr.data.synth.labels import (
@@ -57,6 +58,7 @@ __all__ = [
     "load_label_stats",
     "place_in_wild",
     "plan_dataset",
+    "render_array",
     "render_face",
     "resolve_labels",
     "sample_identity_labels",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from faceattr.attributes import ATTRIBUTES
@@ -36,7 +37,13 @@ from faceattr.data.synth.labels import (
     celeba_label_model,
     sample_identity_labels,
 )
-from faceattr.data.synth.render import FaceTraits, render_face, resolve_labels, sample_traits
+from faceattr.data.synth.render import (
+    ALIGNED_SIZE,
+    FaceTraits,
+    render_face,
+    resolve_labels,
+    sample_traits,
+)
 from faceattr.data.synth.wild import place_in_wild
 
 ALIGNED_DIR = "img_align_celeba"
@@ -146,6 +153,32 @@ def _draw_image(task: _Task) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     wild.image.save(task.root / WILD_DIR / task.image_id, quality=int(rng.integers(75, 96)))
     wild_box = _box(apply(wild.matrix, face.face_corners), wild.image.size)
     return face.landmarks, wild.landmarks, _box(face.face_corners, face.image.size), wild_box
+
+
+def _draw_small(args: tuple[np.ndarray, int, int, tuple[int, int]]) -> np.ndarray:
+    labels, seed, index, size = args
+    rng = _rng(seed, _IMAGE, index)
+    face = render_face(labels, sample_traits(labels, rng), rng)
+    return np.asarray(face.image.resize(size, Image.Resampling.BOX))
+
+
+def render_array(
+    labels: np.ndarray,
+    seed: int = 0,
+    size: tuple[int, int] = ALIGNED_SIZE,
+    workers: int | None = None,
+) -> np.ndarray:
+    """Aligned faces for ``labels`` (N, 40; consistent, see :func:`resolve_labels`), each row a new
+    identity, box-downsampled to ``size`` (width, height): (N, height, width, 3) uint8, no files.
+
+    For quick experiments (learnability checks, demos); deterministic for any ``workers``.
+    """
+    tasks = [(row, seed, i, size) for i, row in enumerate(np.asarray(labels, dtype=np.uint8))]
+    workers = os.cpu_count() or 1 if workers is None else max(1, workers)
+    if workers == 1:
+        return np.stack([_draw_small(t) for t in tasks])
+    with ProcessPoolExecutor(workers) as pool:
+        return np.stack(list(pool.map(_draw_small, tasks, chunksize=32)))
 
 
 @dataclass(frozen=True)
