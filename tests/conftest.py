@@ -54,9 +54,15 @@ def celeba_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_celeba(celeba_root: Path) -> CelebA:
-    """The real sample loaded once per session (about 2 s); do not modify it."""
-    return load_celeba(celeba_root)
+def real_celeba(celeba_root: Path, tmp_path_factory: pytest.TempPathFactory) -> CelebA:
+    """The real sample's own files, loaded once per session (about 2 s); do not modify it.
+
+    The annotation cache is an empty folder, so landmarks a detector left in the user's cache
+    do not change what the tests see.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FACEATTR_CACHE", str(tmp_path_factory.mktemp("empty-cache")))
+        return load_celeba(celeba_root)
 
 
 def _draw_face(size: tuple[int, int], points: np.ndarray, seed: int) -> Image.Image:

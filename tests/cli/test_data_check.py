@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from faceattr.cli import app
@@ -11,13 +12,17 @@ from faceattr.cli import app
 runner = CliRunner()
 
 
-def test_check_real_sample_passes_with_missing_images(celeba_root: Path) -> None:
+def test_check_real_sample_passes_with_missing_images(
+    celeba_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEATTR_CACHE", str(tmp_path))  # the sample's own files only
     result = runner.invoke(app, ["data", "check", str(celeba_root)])
     assert result.exit_code == 0, result.output
     assert "rows: 202,599 annotated images, 40 attributes" in result.output
     assert "train 162,770 (16,000 present), val 19,867 (2,000 present)" in result.output
     assert "identities: 10,177; identity-disjoint partition: yes" in result.output
     assert "20,000 present" in result.output and "182,599 missing" in result.output
+    assert "landmarks   not found (list_landmarks_align_celeba.txt or .csv)" in result.output
     assert result.output.rstrip().endswith("OK")
 
 
