@@ -266,6 +266,8 @@ def test_writers_refuse_values_the_format_cannot_hold(tmp_path: Path) -> None:
         write_partition(tmp_path / "p.txt", PartitionTable(ids, [0, 3]))
     with pytest.raises(ValueError, match="not unique"):
         write_identities(tmp_path / "i.txt", IdentityTable(np.array(["a.jpg", "a.jpg"]), [1, 2]))
+    with pytest.raises(ValueError, match="'my photo.jpg' is empty or holds a separator"):
+        write_partition(tmp_path / "p.csv", PartitionTable(np.array(["my photo.jpg"]), [0]))
     points = np.zeros((2, 5, 2))
     points[1, 2, 0] = np.nan
     with pytest.raises(ValueError, match="nose_x"):

@@ -415,6 +415,9 @@ def _write(
         )
     if len(np.unique(ids)) != len(ids):
         raise ValueError(f"{path.name}: image ids are not unique")
+    unwritable = [i for i in ids.tolist() if not i or any(c in i for c in " \t\r\n,")]
+    if unwritable:
+        raise ValueError(f"{path.name}: image id {unwritable[0]!r} is empty or holds a separator")
     rows = _tokens(values, layout.integer)
     if csv:
         header = [",".join(("image_id", *names))]
