@@ -241,6 +241,12 @@ def output_paths(out_dir: Path, image_set: ImageSet) -> tuple[Path, Path, Path, 
     )
 
 
+def written_by_detector(box_file: Path, image_set: ImageSet) -> bool:
+    """Whether ``box_file`` was written by `detect_landmarks` (its summary lies beside it): its
+    boxes are then no dataset boxes to fall back on."""
+    return output_paths(box_file.parent, image_set)[2].is_file()
+
+
 # One detector per worker process (native models are not shared across processes or threads).
 _worker_detector: FaceDetector | None = None
 
@@ -296,8 +302,10 @@ def detect_faces(
     """
     columns = FaceColumns.allocate(image_ids)
     results = _detect_files(paths, detector, workers)
-    bar = tqdm(results, total=len(paths), desc=f"{detector} landmarks", unit="img")
-    for i, row in enumerate(bar if progress else results):
+    bar = tqdm(
+        results, total=len(paths), desc=f"{detector} landmarks", unit="img", disable=not progress
+    )
+    for i, row in enumerate(bar):
         columns.faces[i], columns.boxes[i], columns.landmarks[i], columns.scores[i] = row[:4]
         columns.sizes[i] = row[4]
         if flush is not None and (i + 1) % flush_every == 0 and i + 1 < len(paths):
@@ -363,9 +371,9 @@ def detect_landmarks(
     seconds = time.perf_counter() - start
     faces = FaceColumns.concatenate(done, new)
 
-    # A box file we wrote ourselves earlier is no dataset box.
-    own_boxes = data.files.get("boxes") == box_path
-    dataset_boxes = None if data.boxes is None or own_boxes else data.boxes[rows]
+    dataset_boxes = None
+    if data.boxes is not None and not written_by_detector(data.files["boxes"], image_set):
+        dataset_boxes = data.boxes[rows]
     boxes, landmarks, fallbacks = fill_fallbacks(faces, image_set, dataset_boxes)
     readable = faces.faces != UNREADABLE
     kept = faces.image_ids[readable]
