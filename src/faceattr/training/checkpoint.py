@@ -1,0 +1,226 @@
+"""Self-describing, safe checkpoints: ``model.safetensors`` + ``model.json`` rebuild a model alone.
+
+``model.json`` holds what nanoGPT keeps beside its weights: the registry name and arguments of the
+model, its attributes, its preprocessing and head type, plus the training config, metrics and a
+place for decision thresholds. :func:`load_checkpoint` rebuilds the network through the registry
+and loads the tensors; nothing in either file can execute code. A Lightning ``.ckpt`` (or any
+``.pt``) is read with ``torch.load(weights_only=True)``: one carrying a pickled Python object is
+refused. Every file is written to a temporary name, synced and renamed, so a process killed while
+saving leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from safetensors.torch import load_file, save
+
+from faceattr.models import AttributeModel, InputConfig, create_model
+
+FORMAT = "faceattr-model"
+VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+DESCRIPTION_FILE = "model.json"
+DESCRIPTION_KEY = "faceattr_model"
+"""Where a Lightning checkpoint keeps the model's description (see ``ExportModel``)."""
+MODEL_PREFIX = "model."
+"""Prefix of the model's tensors in a Lightning checkpoint's ``state_dict``."""
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint holds a pickled Python object, which loading would have to execute."""
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """What ``model.json`` says: enough to rebuild the model, and how it was trained."""
+
+    model_name: str
+    model_args: dict[str, Any]
+    attributes: tuple[str, ...]
+    input_config: InputConfig
+    head_type: str
+    thresholds: list[float] | None = None
+    """Per-attribute decision thresholds, once calibrated (None: 0.5)."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    epoch: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        model: AttributeModel,
+        config: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        epoch: int | None = None,
+    ) -> ModelDescription:
+        """The description of ``model`` (built by ``create_model``, so it knows its name)."""
+        if not model.model_name:
+            raise ValueError("the model has no registry name: build it with create_model()")
+        return cls(
+            model_name=model.model_name,
+            model_args=dict(model.model_args),
+            attributes=tuple(model.attributes),
+            input_config=model.input_config,
+            head_type=model.head_type,
+            metrics=dict(metrics or {}),
+            config=dict(config or {}),
+            epoch=epoch,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, tagged with the format and its version."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "model_name": self.model_name,
+            "model_args": self.model_args,
+            "attributes": list(self.attributes),
+            "input_config": self.input_config.to_dict(),
+            "head_type": self.head_type,
+            "thresholds": self.thresholds,
+            "metrics": self.metrics,
+            "config": self.config,
+            "epoch": self.epoch,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str) -> ModelDescription:
+        """Read :meth:`to_dict`'s output; ``ValueError`` naming ``source`` when it is not one."""
+        if data.get("format") != FORMAT or data.get("version") != VERSION:
+            raise ValueError(f"{source}: not a {FORMAT} version {VERSION} description")
+        try:
+            return cls(
+                model_name=str(data["model_name"]),
+                model_args=dict(data["model_args"]),
+                attributes=tuple(data["attributes"]),
+                input_config=InputConfig.from_dict(data["input_config"]),
+                head_type=str(data["head_type"]),
+                thresholds=data.get("thresholds"),
+                metrics=dict(data.get("metrics") or {}),
+                config=dict(data.get("config") or {}),
+                epoch=data.get("epoch"),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{source}: bad model description ({error!r})") from None
+
+    def build(self) -> AttributeModel:
+        """A freshly initialised model of this description (through the registry)."""
+        return create_model(self.model_name, self.attributes, **self.model_args)
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, sync it, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def export_model(
+    model: AttributeModel,
+    directory: str | Path,
+    config: dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+    epoch: int | None = None,
+) -> Path:
+    """Write ``model.safetensors`` and ``model.json`` into ``directory`` (weights first)."""
+    directory = Path(directory)
+    description = ModelDescription.of(model, config, metrics, epoch)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+    data = save(tensors, metadata={"format": "pt"})
+    atomic_write(directory / WEIGHTS_FILE, lambda file: file.write(data))
+    text = json.dumps(description.to_dict(), indent=2, sort_keys=True) + "\n"
+    atomic_write(directory / DESCRIPTION_FILE, lambda file: file.write(text.encode()))
+    return directory
+
+
+def safe_torch_load(path: str | Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; a pickled object raises
+    :class:`UnsafeCheckpointError` naming the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()[0]
+        raise UnsafeCheckpointError(
+            f"refusing {path}: it holds a pickled Python object that loading would execute; "
+            f"only tensors and plain containers are accepted ({reason})"
+        ) from None
+
+
+def load_description(path: str | Path) -> ModelDescription:
+    """The :class:`ModelDescription` of a checkpoint (see :func:`load_checkpoint` for ``path``)."""
+    return _read(Path(path))[0]
+
+
+def load_checkpoint(path: str | Path) -> AttributeModel:
+    """Rebuild a trained model, in eval mode on the CPU, from ``path``: an export folder, its
+    ``model.json`` or ``model.safetensors``, or a Lightning ``.ckpt`` written by ``faceattr train``.
+    """
+    description, state = _read(Path(path))
+    model = description.build()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: weights do not fit {description.model_name} "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    return model.eval()
+
+
+def _read(path: Path) -> tuple[ModelDescription, dict[str, torch.Tensor]]:
+    if path.suffix in (".ckpt", ".pt", ".pth"):
+        return _read_lightning(path)
+    folder = path if path.is_dir() else path.parent
+    json_path, weights_path = folder / DESCRIPTION_FILE, folder / WEIGHTS_FILE
+    for needed in (json_path, weights_path):
+        if not needed.is_file():
+            raise FileNotFoundError(f"no {needed.name} in {folder}")
+    try:
+        data = json.loads(json_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{json_path}:{error.lineno}: not JSON ({error.msg})") from None
+    return ModelDescription.from_dict(data, str(json_path)), load_file(str(weights_path))
+
+
+def _read_lightning(path: Path) -> tuple[ModelDescription, dict[str, torch.Tensor]]:
+    checkpoint = safe_torch_load(path)
+    if not isinstance(checkpoint, dict) or DESCRIPTION_KEY not in checkpoint:
+        raise ValueError(
+            f"{path}: not a checkpoint written by faceattr train (no model description)"
+        )
+    description = ModelDescription.from_dict(checkpoint[DESCRIPTION_KEY], str(path))
+    state = {
+        k.removeprefix(MODEL_PREFIX): v
+        for k, v in checkpoint.get("state_dict", {}).items()
+        if k.startswith(MODEL_PREFIX)
+    }
+    return description, state
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, writing each file atomically (temporary file, fsync, rename):
+    a process killed mid-save leaves the previous ``last.ckpt`` whole."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike[str], storage_options: Any = None
+    ) -> None:
+        """Save ``checkpoint`` to ``path`` atomically."""
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        atomic_write(Path(path), lambda file: torch.save(checkpoint, file))

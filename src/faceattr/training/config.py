@@ -1,0 +1,299 @@
+"""Training configuration: typed dataclasses read from a YAML recipe plus dotted overrides.
+
+OmegaConf merges ``configs/<recipe>.yaml`` and ``key=value`` overrides onto the schema below, so an
+unknown key, a value of the wrong type or a missing mandatory value (``data.root``) is an error
+that names the key. The resolved configuration is written into every run folder::
+
+    config = load_config("configs/facenet_mtl.yaml", ["data.root=../shared/celeba"])
+    save_config(config, run_dir / "config.yaml")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from faceattr.geometry.jitter import AffactJitter
+
+CropKind = Literal["affact", "box", "image", "seed000-a", "seed000-b"]
+OptimizerName = Literal["sgd", "adam", "rmsprop"]
+Precision = Literal["auto", "32-true", "bf16-mixed", "16-mixed"]
+
+
+class ConfigError(ValueError):
+    """A recipe or an override that does not fit the schema; the message names the key."""
+
+
+def _require(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}: {message}")
+
+
+@dataclass
+class DataConfig:
+    """Where the images come from and how a face is cut out of them."""
+
+    root: str = MISSING
+    """CelebA-format folder (annotation files + ``img_align_celeba/`` or ``img_celeba/``)."""
+    image_set: Literal["align", "wild"] = "align"
+    cache: str | None = None
+    """Packed cache folder (``faceattr data prepare``); written there first when incomplete.
+    None: decode the JPEGs every epoch."""
+    cache_size: int = 128
+    """Side of the cache's square loose crops (and of the decoded path's), pixels."""
+    cache_margin: float = 1.25
+    """How much larger than the AFFACT box the loose crop is (room for the jitter)."""
+    attributes: list[str] | None = None
+    """Attributes to learn, in output order; None: the model's own default list."""
+    crop: CropKind = "affact"
+    """affact: box of the 5 landmarks (seed 003); box: the dataset/detector box x ``box_scale``;
+    image: the whole image stretched (seeds 001, 002, 004 resize the aligned image);
+    seed000-a / seed000-b: seed 000's nose and detector-box crops."""
+    box_scale: float = 2.0
+    """Enlargement of a box crop (seed 003: a detector box x2 is about the AFFACT box)."""
+    canonical_landmarks: bool = False
+    """Give images without landmarks CelebA's mean aligned landmarks (aligned images only)."""
+    batch_size: int = 64
+    eval_batch_size: int | None = None
+    """Validation batch size; None: ``batch_size``."""
+    workers: int = 0
+    """DataLoader worker processes (0: load in the training process)."""
+    limit_train: int | None = None
+    """Train on a seeded random subset of this many training images."""
+    limit_val: int | None = None
+    val_split: Literal["train", "val", "test"] = "val"
+
+    def __post_init__(self) -> None:
+        _require(self.cache_size > 0, "data.cache_size", f"must be positive, got {self.cache_size}")
+        _require(self.cache_margin > 0, "data.cache_margin", "must be positive")
+        _require(self.box_scale > 0, "data.box_scale", "must be positive")
+        _require(self.batch_size > 0, "data.batch_size", f"must be positive, got {self.batch_size}")
+        _require(self.workers >= 0, "data.workers", "must be >= 0")
+        for key in ("eval_batch_size", "limit_train", "limit_val"):
+            value = getattr(self, key)
+            _require(value is None or value > 0, f"data.{key}", f"must be positive, got {value}")
+        _require(
+            not self.canonical_landmarks or self.image_set == "align",
+            "data.canonical_landmarks",
+            "mean landmarks only fit the aligned image set (data.image_set=align)",
+        )
+
+
+@dataclass
+class AugmentConfig:
+    """Training-time augmentation on the device: AFFACT jitter (seed 003, Algorithm 2 and 7.6)
+    with one switch per transform, and seed 000's offline x4 (flip, 2x2 blur, both)."""
+
+    scale_enabled: bool = False
+    scale_sigma: float = 0.1
+    rotation_enabled: bool = False
+    rotation_sigma: float = 20.0
+    shift_enabled: bool = False
+    shift_sigma: float = 0.05
+    mirror_enabled: bool = False
+    mirror_p: float = 0.5
+    blur_enabled: bool = False
+    blur_sigma: float = 3.0
+    gamma_enabled: bool = False
+    gamma_sigma: float = 1.0
+    temperature_enabled: bool = False
+    temperature_min: float = 1000.0
+    temperature_max: float = 10000.0
+    seed000_offline: bool = False
+    """Every training image also as its mirror, its 2x2 mean blur and both (4x the batch)."""
+
+    def __post_init__(self) -> None:
+        try:
+            self.jitter()
+        except ValueError as error:
+            message = str(error).replace("AffactJitter.", "augment.")
+            raise ConfigError(message) from None
+
+    def jitter(self) -> AffactJitter:
+        """The :class:`AffactJitter` these settings describe."""
+        fields = {k: v for k, v in vars(self).items() if k != "seed000_offline"}
+        return AffactJitter(**fields)
+
+
+@dataclass
+class ModelConfig:
+    """A registered model (``faceattr.models.list_models()``) and its arguments."""
+
+    name: str = MISSING
+    pretrained: str | None = None
+    """A LOCAL backbone weights file, or an installed weights name; never downloaded."""
+    args: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the model's factory (e.g. ``input_size``, ``dropout``)."""
+
+
+@dataclass
+class LossConfig:
+    """Weighted multi-attribute cross-entropy (``faceattr.training.losses.AttributeLoss``)."""
+
+    task_weight_preset: str | None = None
+    """A preset of ``TASK_WEIGHT_PRESETS`` (seed 000: ``facenet``, ``facenet-bis``)."""
+    task_weights: dict[str, float] = field(default_factory=dict)
+    """Per-attribute weights; they override the preset's, others weigh 1."""
+    reduction: Literal["mean", "sum"] = "mean"
+    pos_weight: bool = False
+    """Positive-class weights negatives/positives from the training labels (seed 004)."""
+
+
+@dataclass
+class OptimizerConfig:
+    """The optimiser, its learning rates, and freezing the backbone for the first epochs."""
+
+    name: OptimizerName = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    """SGD and RMSprop momentum (Adam ignores it)."""
+    weight_decay: float = 0.0
+    backbone_lr: float | None = None
+    """Learning rate of the backbone once it trains; None: ``lr``."""
+    freeze_epochs: int = 0
+    """Train only the head for this many epochs, then unfreeze the backbone at ``backbone_lr``
+    (seeds 001, 002); at least ``trainer.epochs`` keeps it frozen throughout."""
+
+    def __post_init__(self) -> None:
+        _require(self.lr > 0, "optimizer.lr", f"must be positive, got {self.lr}")
+        _require(self.momentum >= 0, "optimizer.momentum", "must be >= 0")
+        _require(self.weight_decay >= 0, "optimizer.weight_decay", "must be >= 0")
+        _require(
+            self.backbone_lr is None or self.backbone_lr > 0, "optimizer.backbone_lr", "must be > 0"
+        )
+        _require(self.freeze_epochs >= 0, "optimizer.freeze_epochs", "must be >= 0")
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate plateaus with best-weight reloads (seed 003 section 7.3) and early stopping
+    (seed 001), both watching ``monitor``."""
+
+    monitor: str = "val/loss"
+    monitor_mode: Literal["min", "max"] = "min"
+    plateau: bool = False
+    plateau_patience: int = 2
+    plateau_factor: float = 0.1
+    plateau_min_lr: float = 0.0
+    reload_best: bool = True
+    """When the plateau lowers the rate, go back to the best weights so far."""
+    early_stopping: bool = False
+    early_stopping_patience: int = 5
+    early_stopping_min_delta: float = 0.01
+
+    def __post_init__(self) -> None:
+        _require(self.plateau_patience >= 0, "schedule.plateau_patience", "must be >= 0")
+        _require(0 < self.plateau_factor < 1, "schedule.plateau_factor", "must be in (0, 1)")
+        _require(self.early_stopping_patience >= 0, "schedule.early_stopping_patience", ">= 0")
+        _require(self.early_stopping_min_delta >= 0, "schedule.early_stopping_min_delta", ">= 0")
+
+
+@dataclass
+class TrainerConfig:
+    """How long, where and on what hardware (Lightning's accelerator/devices/strategy)."""
+
+    epochs: int = 10
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    """E.g. ``ddp`` for several GPUs or nodes (see ``faceattr.training.trainer``)."""
+    precision: Precision = "auto"
+    """auto: bf16 autocast on a GPU, 32-bit on a CPU."""
+    channels_last: bool | None = None
+    """None: on a GPU only."""
+    compile: bool = False
+    """``torch.compile`` the model's forward."""
+    deterministic: bool | None = None
+    """None: on a CPU only (two seeded CPU runs then give identical metrics)."""
+    output_dir: str = "runs"
+    name: str = "run"
+    run_dir: str | None = None
+    """A fixed run folder instead of ``<output_dir>/<timestamp>-<name>`` (multi-node runs)."""
+    log_every_n_steps: int = 10
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _require(self.epochs > 0, "trainer.epochs", f"must be positive, got {self.epochs}")
+        _require(self.num_nodes > 0, "trainer.num_nodes", "must be positive")
+        _require(self.log_every_n_steps > 0, "trainer.log_every_n_steps", "must be positive")
+        _require(bool(self.name.strip()), "trainer.name", "must not be empty")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; each part goes to the code that uses it."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+def _omegaconf_error(error: OmegaConfBaseException, source: str) -> ConfigError:
+    key = getattr(error, "full_key", None) or "?"
+    message = str(getattr(error, "msg", error)).splitlines()[0]
+    return ConfigError(f"{source}: {key}: {message}")
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return OmegaConf.load(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such recipe") from None
+    except yaml.MarkedYAMLError as error:
+        line = error.problem_mark.line + 1 if error.problem_mark else "?"
+        raise ConfigError(f"{path}:{line}: {error.problem}") from None
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """The recipe at ``path`` (None: the defaults) with ``key=value`` overrides merged on top."""
+    layers = [OmegaConf.structured(TrainConfig)]
+    if path is not None:
+        layers.append(_read_yaml(Path(path)))
+    bad = [item for item in overrides if "=" not in item]
+    if bad:
+        raise ConfigError(f"overrides must look like key=value, got {bad[0]!r}")
+    try:
+        layers.append(OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as error:
+        raise _omegaconf_error(error, "overrides") from None
+    source = str(path) if path is not None else "config"
+    try:
+        merged = OmegaConf.merge(*layers)
+        config = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as error:
+        raise _omegaconf_error(error, source) from None
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+    assert isinstance(config, TrainConfig)
+    return config
+
+
+def config_to_yaml(config: TrainConfig) -> str:
+    """The resolved configuration as YAML (what ``config.yaml`` of a run holds)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(config))
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """The resolved configuration as plain JSON-ready containers."""
+    container = OmegaConf.to_container(OmegaConf.structured(config), resolve=True)
+    assert isinstance(container, dict)
+    return {str(k): v for k, v in container.items()}
+
+
+def save_config(config: TrainConfig, path: str | Path) -> Path:
+    """Write ``config`` as YAML to ``path``; :func:`load_config` reads it back unchanged."""
+    path = Path(path)
+    path.write_text(config_to_yaml(config))
+    return path

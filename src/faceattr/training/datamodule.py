@@ -1,0 +1,337 @@
+"""Training data as whole batches of loose face crops, from the packed cache or decoded on the fly.
+
+Either way a batch is a :class:`FaceBatch`: uint8 loose crops, the matrix taking each to the crop
+the model sees, and the labels. The crop itself (and any jitter) is one warp done on the device
+after transfer (``faceattr.training.transform``), so both paths feed the model the same pixels.
+
+- cache (``data.cache``): rows are read from the memory-mapped cache, no JPEG decoding; the cache
+  is written first (by one process) when it is missing or unfinished.
+- decode (no cache): each image is decoded through ``CelebADataset`` and warped into the same
+  loose crop as ``faceattr data prepare`` would store.
+
+Batches are shuffled per epoch from ``(seed, epoch)``; under DDP each process takes every
+``world_size``-th batch (the same number of batches on every process while training).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from faceattr.data.cache import INFO_FILE, SPLITS, CacheBatchSampler, CacheInfo, PackedCache
+from faceattr.data.cache_prepare import loose_crop_matrices, prepare_cache
+from faceattr.data.cache_writer import warp_to_uint8
+from faceattr.data.celeba import CelebA, load_celeba
+from faceattr.data.dataset import CelebADataset
+from faceattr.geometry.affine import Size
+from faceattr.training.config import DataConfig
+from faceattr.training.crops import (
+    ALIGNED_IMAGE_SIZE,
+    check_crop_inputs,
+    corners_to_boxes,
+    crop_matrices,
+    fill_canonical_landmarks,
+    loose_to_crop_matrices,
+    to_source,
+)
+
+
+@dataclass
+class FaceBatch:
+    """A batch on its way to the device (a plain dataclass, so Lightning moves it with ``to``)."""
+
+    images: torch.Tensor
+    """``(B, 3, S, S)`` uint8 loose crops."""
+    crops: torch.Tensor
+    """``(B, 2, 3)`` float64 loose-crop pixels -> model-input pixels."""
+    labels: torch.Tensor
+    """``(B, K)`` uint8 in {0, 1}, the model's attributes."""
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> FaceBatch:
+        """The same batch on ``device``."""
+        return FaceBatch(
+            *(
+                t.to(device, non_blocking=non_blocking)
+                for t in (self.images, self.crops, self.labels)
+            )
+        )
+
+    def pin_memory(self) -> FaceBatch:
+        """The same batch in page-locked memory (``DataLoader(pin_memory=True)`` calls this)."""
+        return FaceBatch(*(t.pin_memory() for t in (self.images, self.crops, self.labels)))
+
+
+class CachedFaces(Dataset[FaceBatch]):
+    """Batches of cache rows: ``dataset[rows] -> FaceBatch`` (rows sorted by the sampler)."""
+
+    def __init__(self, cache: PackedCache, columns: Sequence[int], crops: np.ndarray) -> None:
+        self.cache = cache
+        self.columns = list(columns)
+        self.crops = crops
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def __getitem__(self, rows: Sequence[int]) -> FaceBatch:
+        batch = self.cache.get_batch(rows)
+        return FaceBatch(
+            images=batch.images,
+            crops=torch.from_numpy(self.crops[np.asarray(rows)]),
+            labels=batch.labels[:, self.columns],
+        )
+
+
+class DecodedFaces(Dataset[FaceBatch]):
+    """Batches decoded from JPEG: ``dataset[positions] -> FaceBatch``; unreadable images are
+    left out of their batch (``CelebADataset`` warns about each)."""
+
+    def __init__(
+        self,
+        images: CelebADataset,
+        landmarks: np.ndarray,
+        boxes: np.ndarray,
+        crop: CropSpec,
+        loose_size: int,
+        margin: float,
+    ) -> None:
+        self.images = images
+        self.landmarks = landmarks
+        self.boxes = boxes
+        self.crop = crop
+        self.loose_size = loose_size
+        self.margin = margin
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, positions: Sequence[int]) -> FaceBatch:
+        items = [item for item in (self.images[int(p)] for p in positions) if item is not None]
+        if not items:
+            raise RuntimeError(f"no readable image in batch of positions {list(positions)[:5]}...")
+        rows = np.array([item["index"] for item in items])
+        pixels = [item["image"].permute(1, 2, 0).numpy() for item in items]
+        sizes = np.array([[p.shape[1], p.shape[0]] for p in pixels], dtype=np.float64)
+        landmarks, boxes = self.landmarks[rows], self.boxes[rows]
+        loose, _ = loose_crop_matrices(landmarks, boxes, sizes, self.loose_size, self.margin)
+        warped = [
+            warp_to_uint8(p, m[None], self.loose_size)[0]
+            for p, m in zip(pixels, loose, strict=True)
+        ]
+        crops = loose_to_crop_matrices(self.crop.matrices(landmarks, boxes, sizes), loose)
+        return FaceBatch(
+            images=torch.from_numpy(np.stack(warped)).permute(0, 3, 1, 2),
+            crops=torch.from_numpy(crops),
+            labels=torch.stack([item["labels"] for item in items]),
+        )
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """A crop kind at the model's input size (see :func:`faceattr.training.crops.crop_matrices`)."""
+
+    kind: str
+    out_size: tuple[int, int]
+    box_scale: float
+
+    def matrices(self, landmarks: np.ndarray, boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """Source -> crop matrices of these faces."""
+        return crop_matrices(self.kind, landmarks, boxes, sizes, self.out_size, self.box_scale)
+
+
+class ShardedBatches(Sampler[list[int]]):
+    """Every ``world``-th batch of ``batches``, from ``rank`` on; ``even`` trims the shards to one
+    length (DDP training needs the same number of steps in every process)."""
+
+    def __init__(
+        self, batches: CacheBatchSampler, rank: int = 0, world: int = 1, even: bool = True
+    ):
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} outside world of {world}")
+        self.batches = batches
+        self.rank = rank
+        self.world = world
+        self.even = even
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose shuffle the next iteration yields (Lightning calls this)."""
+        self.batches.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        total = len(self.batches)
+        return total // self.world if self.even else len(range(self.rank, total, self.world))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        mine = (b for i, b in enumerate(self.batches) if i % self.world == self.rank)
+        for _, batch in zip(range(len(self)), mine, strict=False):
+            yield batch
+
+
+@dataclass(frozen=True)
+class FaceSplit:
+    """One split ready to load: batch dataset, the positions to sample and their labels."""
+
+    dataset: Dataset[FaceBatch]
+    positions: np.ndarray
+    labels: np.ndarray
+    """``(N, K)`` uint8 labels of ``positions``, the model's attributes."""
+
+
+def cache_is_ready(path: Path, data: DataConfig) -> bool:
+    """Whether ``path`` holds a complete cache made with ``data``'s size, margin and image set."""
+    if not (path / INFO_FILE).is_file():
+        return False
+    info = CacheInfo.read(path / INFO_FILE)
+    wanted = (data.cache_size, float(data.cache_margin), data.image_set)
+    return info.complete and (info.size, info.margin, info.image_set) == wanted
+
+
+def subset(positions: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    """A seeded random subset of ``limit`` positions, sorted (all when ``limit`` is None)."""
+    if limit is None or limit >= len(positions):
+        return positions
+    return np.sort(np.random.default_rng(seed).choice(positions, limit, replace=False))
+
+
+class FaceDataModule(pl.LightningDataModule):
+    """Loaders of :class:`FaceBatch` for a model's ``attributes`` and input size."""
+
+    def __init__(
+        self, data: DataConfig, attributes: Sequence[str], out_size: Size, seed: int = 0
+    ) -> None:
+        super().__init__()
+        self.data = data
+        self.attributes = tuple(attributes)
+        height, width = (out_size, out_size) if isinstance(out_size, int) else out_size
+        self.crop = CropSpec(data.crop, (height, width), data.box_scale)
+        self.seed = seed
+        self.splits: dict[str, FaceSplit] = {}
+        self._source: PackedCache | CelebA | None = None
+
+    def prepare_data(self) -> None:
+        """Write the packed cache when one is configured and not ready (one process does this)."""
+        if self.data.cache is None or cache_is_ready(Path(self.data.cache), self.data):
+            return
+        prepare_cache(
+            self.data.root,
+            self.data.cache,
+            size=self.data.cache_size,
+            margin=self.data.cache_margin,
+            image_set=self.data.image_set,
+            workers=self.data.workers,
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        """Open the cache (or the annotations) and plan the training and validation splits."""
+        if self._source is None:
+            self._source = (
+                PackedCache(self.data.cache)
+                if self.data.cache is not None
+                else load_celeba(self.data.root, self.data.image_set)
+            )
+        limits = {"train": self.data.limit_train, self.data.val_split: self.data.limit_val}
+        for split, limit in limits.items():
+            if split not in self.splits:
+                self.splits[split] = self.split(split, limit)
+
+    def split(self, name: str, limit: int | None = None) -> FaceSplit:
+        """The images of split ``name`` (a seeded subset of ``limit`` of them)."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+        if self._source is None:
+            self.setup()
+        source = self._source
+        if isinstance(source, PackedCache):
+            return self._cached_split(source, name, limit)
+        assert source is not None
+        return self._decoded_split(source, name, limit)
+
+    def _columns(self, names: Sequence[str], where: str) -> list[int]:
+        missing = [a for a in self.attributes if a not in names]
+        if missing:
+            raise KeyError(f"{where} has no attribute {missing[0]!r}")
+        return [list(names).index(a) for a in self.attributes]
+
+    def _source_annotations(
+        self, landmarks: np.ndarray, boxes: np.ndarray, image_ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self.data.canonical_landmarks:
+            landmarks = fill_canonical_landmarks(landmarks)
+        check_crop_inputs(self.crop.kind, landmarks, boxes, image_ids)
+        return landmarks, boxes
+
+    def _cached_split(self, cache: PackedCache, name: str, limit: int | None) -> FaceSplit:
+        rows = subset(cache.split_indices(name), limit, self.seed)
+        if not len(rows):
+            raise ValueError(f"{cache.path}: no {name} images in the cache")
+        if self.crop.kind == "image" and cache.info.image_set != "align":
+            raise ValueError("crop 'image' from a cache needs the aligned image set (known size)")
+        columns = self._columns(cache.info.attribute_names, str(cache.path))
+        to_cache = cache.matrices[rows]
+        landmarks = to_source(to_cache, cache.landmarks[rows])
+        boxes = corners_to_boxes(to_source(to_cache, cache.boxes[rows]))
+        landmarks, boxes = self._source_annotations(landmarks, boxes, cache.image_ids[rows])
+        sizes = np.tile(np.asarray(ALIGNED_IMAGE_SIZE, np.float64), (len(rows), 1))
+        crops = np.full((len(cache), 2, 3), np.nan)
+        crops[rows] = loose_to_crop_matrices(self.crop.matrices(landmarks, boxes, sizes), to_cache)
+        labels = cache.labels[rows][:, columns]
+        return FaceSplit(CachedFaces(cache, columns, crops), rows, labels)
+
+    def _decoded_split(self, celeba: CelebA, name: str, limit: int | None) -> FaceSplit:
+        rows = subset(celeba.split_indices(name), limit, self.seed)
+        if not len(rows):
+            raise ValueError(f"{celeba.root}: no {name} images present")
+        self._columns(celeba.attribute_names, str(celeba.root))
+        n = len(celeba)
+        landmarks = celeba.landmarks if celeba.landmarks is not None else np.full((n, 5, 2), np.nan)
+        boxes = celeba.boxes if celeba.boxes is not None else np.full((n, 4), np.nan)
+        landmarks, boxes = landmarks.astype(np.float64), boxes.astype(np.float64)
+        filled = landmarks.copy()
+        filled[rows], boxes[rows] = self._source_annotations(
+            landmarks[rows], boxes[rows], celeba.image_ids[rows]
+        )
+        images = CelebADataset(celeba, rows, self.attributes)
+        dataset = DecodedFaces(
+            images, filled, boxes, self.crop, self.data.cache_size, self.data.cache_margin
+        )
+        labels = np.asarray(celeba.labels[rows][:, images.columns], dtype=np.uint8)
+        return FaceSplit(dataset, np.arange(len(rows)), labels)
+
+    def train_labels(self) -> np.ndarray:
+        """``(N, K)`` uint8 labels of the training images (for positive-class weights)."""
+        self.setup()
+        return self.splits["train"].labels
+
+    def loader(self, split: FaceSplit, train: bool) -> DataLoader[FaceBatch]:
+        """A loader of whole batches of ``split``: shuffled and evenly sharded when ``train``."""
+        batch_size = self.data.batch_size
+        if not train:
+            batch_size = self.data.eval_batch_size or batch_size
+        rank, world = 0, 1
+        if self.trainer is not None:
+            rank, world = self.trainer.global_rank, self.trainer.world_size
+        order = CacheBatchSampler(split.positions, batch_size, shuffle=train, seed=self.seed)
+        return DataLoader(
+            split.dataset,
+            sampler=ShardedBatches(order, rank, world, even=train),
+            batch_size=None,
+            num_workers=self.data.workers,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.data.workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader[FaceBatch]:
+        """Shuffled training batches."""
+        return self.loader(self.splits["train"], train=True)
+
+    def val_dataloader(self) -> DataLoader[FaceBatch]:
+        """Validation batches in file order."""
+        return self.loader(self.splits[self.data.val_split], train=False)

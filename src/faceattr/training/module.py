@@ -1,0 +1,182 @@
+"""The LightningModule: an :class:`AttributeModel`, its loss, the device-side batch transform and
+the optimiser; validation reports the loss and every attribute's accuracy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MultilabelAccuracy
+
+from faceattr.models import AttributeModel, logits_to_probabilities
+from faceattr.training.config import OptimizerConfig
+from faceattr.training.datamodule import FaceBatch, FaceDataModule
+from faceattr.training.losses import AttributeLoss, pos_weight_from_labels
+from faceattr.training.rng import capture_rng_state, restore_rng_state
+from faceattr.training.transform import FaceTransform
+
+RNG_KEY = "faceattr_rng"
+"""Where a Lightning checkpoint keeps the random states (global and augmentation)."""
+
+
+def build_optimizer(model: AttributeModel, settings: OptimizerConfig) -> torch.optim.Optimizer:
+    """SGD, Adam or RMSprop over the head (``lr``) and the backbone (``backbone_lr``); a frozen
+    backbone's parameters are in the optimiser too and simply get no gradients while frozen."""
+    backbone_lr = settings.backbone_lr or settings.lr
+    groups: list[dict[str, Any]] = [
+        {"name": "backbone", "params": list(model.backbone.parameters()), "lr": backbone_lr},
+        {"name": "head", "params": list(model.head.parameters()), "lr": settings.lr},
+    ]
+    groups = [g for g in groups if g["params"]]
+    if settings.name == "sgd":
+        return torch.optim.SGD(
+            groups, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+        )
+    if settings.name == "rmsprop":
+        return torch.optim.RMSprop(
+            groups, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+        )
+    return torch.optim.Adam(groups, lr=settings.lr, weight_decay=settings.weight_decay)
+
+
+class AttributeMetrics(torch.nn.Module):
+    """Loss and per-attribute accuracy over an epoch (summed over DDP processes)."""
+
+    def __init__(self, num_attributes: int) -> None:
+        super().__init__()
+        self.accuracy = MultilabelAccuracy(num_labels=num_attributes, average="none")
+        self.loss = MeanMetric()
+
+    def update(
+        self, probabilities: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor
+    ) -> None:
+        """Add one batch."""
+        self.accuracy.update(probabilities, targets.int())
+        self.loss.update(loss, weight=targets.shape[0])
+
+    def compute(self, prefix: str, attributes: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """``{prefix}/loss``, ``{prefix}/mean_accuracy``, ``{prefix}/acc/<attribute>``; resets."""
+        accuracy = self.accuracy.compute()
+        values = {f"{prefix}/loss": self.loss.compute(), f"{prefix}/mean_accuracy": accuracy.mean()}
+        values.update({f"{prefix}/acc/{name}": accuracy[k] for k, name in enumerate(attributes)})
+        self.accuracy.reset()
+        self.loss.reset()
+        return values
+
+
+class AttributeModule(pl.LightningModule):
+    """Trains ``model`` with ``loss``; ``transform`` makes its inputs on the device.
+    ``pos_weight_from_train`` sets the loss's positive-class weights from the datamodule's
+    training labels (seed 004) when fitting starts."""
+
+    def __init__(
+        self,
+        model: AttributeModel,
+        loss: AttributeLoss,
+        transform: FaceTransform,
+        optimizer: OptimizerConfig,
+        *,
+        pos_weight_from_train: bool = False,
+        compile_model: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.loss = loss
+        self.transform = transform
+        self.optimizer_settings = optimizer
+        self.pos_weight_from_train = pos_weight_from_train
+        self.compile_model = compile_model
+        self.seed = seed
+        self.val_metrics = AttributeMetrics(len(model.attributes))
+        self.test_metrics = AttributeMetrics(len(model.attributes))
+        self.generator: torch.Generator | None = None
+        self._restored_rng: dict[str, Any] | None = None
+
+    def setup(self, stage: str) -> None:
+        """Positive-class weights from the training labels, channels-last and compilation."""
+        if stage == "fit" and self.pos_weight_from_train:
+            datamodule = getattr(self.trainer, "datamodule", None)
+            if not isinstance(datamodule, FaceDataModule):
+                raise TypeError("pos_weight_from_train needs a FaceDataModule")
+            self.loss.pos_weight = pos_weight_from_labels(datamodule.train_labels())
+        if self.transform.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if self.compile_model:
+            self.model.compile()
+
+    def on_fit_start(self) -> None:
+        """Seed the augmentation generator on the device (or restore it when resuming)."""
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(self.seed + self.global_rank)
+        if self._restored_rng is not None:
+            restore_rng_state(self._restored_rng, self.generator)
+            self._restored_rng = None
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Crop, augment (training only) and normalise the batch where it now lives."""
+        if not isinstance(batch, FaceBatch):
+            return batch
+        if self.trainer.training:
+            return self.transform.train_batch(batch, self.generator)
+        return self.transform.eval_batch(batch)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
+        """Loss of one batch."""
+        images, targets = batch
+        loss = self.loss(self.model(images), targets)
+        self.log(
+            "train/loss",
+            loss,
+            on_step=True,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=targets.shape[0],
+        )
+        return loss
+
+    def _evaluate(
+        self, batch: tuple[torch.Tensor, torch.Tensor], metrics: AttributeMetrics
+    ) -> None:
+        images, targets = batch
+        outputs = self.model(images)
+        probabilities = logits_to_probabilities(outputs.float(), self.model.head_type)
+        metrics.update(probabilities, targets, self.loss(outputs, targets))
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """Accumulate validation loss and accuracies."""
+        self._evaluate(batch, self.val_metrics)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """Accumulate test loss and accuracies."""
+        self._evaluate(batch, self.test_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        """Log ``val/loss``, ``val/mean_accuracy`` and ``val/acc/<attribute>``."""
+        values = self.val_metrics.compute("val", self.model.attributes)
+        self.log("val/loss", values.pop("val/loss"), prog_bar=True)
+        self.log("val/mean_accuracy", values.pop("val/mean_accuracy"), prog_bar=True)
+        self.log_dict(values)
+
+    def on_test_epoch_end(self) -> None:
+        """Log ``test/loss``, ``test/mean_accuracy`` and ``test/acc/<attribute>``."""
+        self.log_dict(self.test_metrics.compute("test", self.model.attributes))
+
+    def on_train_epoch_end(self) -> None:
+        """Log each parameter group's learning rate."""
+        for group in self.trainer.optimizers[0].param_groups:
+            self.log(f"lr/{group['name']}", float(group["lr"]))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """The configured optimiser (plateaus are handled by ``ReduceLROnPlateauReloadBest``)."""
+        return build_optimizer(self.model, self.optimizer_settings)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the random states with the checkpoint, so a resumed run draws what it would have."""
+        checkpoint[RNG_KEY] = capture_rng_state(self.generator)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Hold the saved random states until the generator exists (``on_fit_start``)."""
+        self._restored_rng = checkpoint.get(RNG_KEY)
