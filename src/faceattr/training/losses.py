@@ -124,8 +124,9 @@ class AttributeLoss(nn.Module):
                 f"targets {tuple(targets.shape)} do not match outputs for "
                 f"{len(self.attributes)} attributes {tuple(logits.shape)}"
             )
+        pos_weight = None if self.pos_weight is None else self.pos_weight.to(logits)
         losses = F.binary_cross_entropy_with_logits(
-            logits, targets.to(logits.dtype), pos_weight=self.pos_weight, reduction="none"
+            logits, targets.to(logits.dtype), pos_weight=pos_weight, reduction="none"
         )
         return losses.mean(dim=0)
 
