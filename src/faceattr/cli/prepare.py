@@ -1,1 +1,97 @@
-"""`faceattr data prepare` (being written)."""
+"""`faceattr data prepare` (the packed image cache) and `faceattr data protocols` (A/C/D/T)."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from faceattr.cli import data_app
+from faceattr.data.cache_prepare import DEFAULT_MARGIN, DEFAULT_SIZE, prepare_cache
+from faceattr.evaluation.protocols import PROTOCOLS, materialise_protocols
+
+DEFAULT_WORKERS = min(os.cpu_count() or 1, 8)
+WORKERS_HELP = "decoding processes (0: decode in this process)"
+
+
+class ImageSetChoice(str, Enum):
+    """CelebA's two image sets."""
+
+    align = "align"
+    wild = "wild"
+
+
+def _split_list(values: list[str]) -> list[str]:
+    """``--split train --split val`` and ``--split train,val`` alike."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@data_app.command("prepare")
+def prepare(
+    root: Path = typer.Argument(..., help="CelebA-format folder"),
+    out: Path = typer.Option(..., "--out", help="cache folder (created, or finished if partial)"),
+    size: int = typer.Option(DEFAULT_SIZE, "--size", help="side of the square crops, pixels"),
+    margin: float = typer.Option(DEFAULT_MARGIN, "--margin", help="enlargement of the AFFACT box"),
+    image_set: ImageSetChoice = typer.Option(ImageSetChoice.align, "--image-set"),
+    workers: int = typer.Option(DEFAULT_WORKERS, "--workers", help=WORKERS_HELP),
+    split: list[str] = typer.Option([], "--split", help="train, val, test (repeatable; all)"),
+) -> None:
+    """Decode every present image once into a memory-mapped array of loose face crops."""
+    try:
+        summary = prepare_cache(
+            root,
+            out,
+            size=size,
+            margin=margin,
+            image_set=image_set.value,
+            splits=_split_list(split),
+            workers=workers,
+        )
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    typer.echo(f"cache: {summary.out} ({summary.count} images, {size}x{size}, margin {margin})")
+    typer.echo(
+        f"written now: {summary.written}, done before: {summary.already_done}, "
+        f"{summary.images_per_second:.0f} images/s over {summary.seconds:.1f} s"
+    )
+    typer.echo("crops from: " + ", ".join(f"{k} {v}" for k, v in summary.crop_sources.items()))
+    typer.echo(f"skipped (unreadable): {len(summary.skipped)}, listed in skipped.tsv")
+    for image_id, reason in summary.skipped[:10]:
+        typer.echo(f"  {image_id}: {reason}")
+
+
+@data_app.command("protocols")
+def protocols(
+    root: Path = typer.Argument(..., help="CelebA-format folder"),
+    out: Path = typer.Option(..., "--out", help="output folder (overwritten)"),
+    names: str = typer.Option(",".join(PROTOCOLS), "--protocols", help="comma-separated subset"),
+    split: str = typer.Option("test", "--split", help="train, val or test"),
+    size: int = typer.Option(224, "--size", help="side of each view, pixels"),
+    seed: int = typer.Option(0, "--seed", help="seed of test set T's transforms"),
+    image_set: ImageSetChoice = typer.Option(ImageSetChoice.align, "--image-set"),
+    workers: int = typer.Option(DEFAULT_WORKERS, "--workers", help=WORKERS_HELP),
+) -> None:
+    """Materialise seed 003's test sets A, C, D, T losslessly, with a sha256 manifest."""
+    try:
+        manifest = materialise_protocols(
+            root,
+            out,
+            protocols=_split_list([names]),
+            split=split,
+            size=size,
+            seed=seed,
+            image_set=image_set.value,
+            workers=workers,
+        )
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    typer.echo(f"{len(manifest.image_ids)} {split} images in {manifest.seconds:.1f} s -> {out}")
+    for name, counts in manifest.crop_counts.items():
+        typer.echo(f"  {name}: crops from {counts}")
+    typer.echo(f"skipped (unreadable): {len(manifest.skipped)}")
+    for image_id, reason in manifest.skipped[:10]:
+        typer.echo(f"  {image_id}: {reason}")
