@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from faceattr.cli import app
-from faceattr.data.celeba import annotation_cache_dir, load_celeba
+from faceattr.data.celeba import annotation_cache_dir
 from faceattr.data.formats import read_boxes, read_landmarks
 from faceattr.data.landmarks import (
     BOX_LANDMARK_LAYOUT,
@@ -56,8 +57,7 @@ def test_cli_on_30_real_images_writes_files_the_readers_parse(
 
 
 def test_resume_reuses_saved_rows(celeba_root: Path, tmp_path: Path) -> None:
-    data = load_celeba(celeba_root)
-    ids = data.image_ids[data.present][:12]
+    ids = np.array(sorted(p.name for p in (celeba_root / "img_align_celeba").glob("*.jpg"))[:12])
     landmark_path, _, _, partial_path = output_paths(tmp_path, "align")
     saved = FaceColumns.allocate(ids[:8])
     saved.faces[:] = 1
@@ -86,19 +86,27 @@ def test_partial_of_another_detector_is_ignored(tmp_path: Path) -> None:
 def test_fake_folder_wild_fallbacks_unreadable_and_existing_files(fake_celeba: Path) -> None:
     with pytest.raises(FileExistsError, match="overwrite"):
         detect_landmarks(fake_celeba, "wild", progress=False)  # never replace official files
-    (fake_celeba / "img_celeba" / "000005.jpg").write_bytes(b"not a jpeg")
+    images = fake_celeba / "img_celeba"
+    (images / "000005.jpg").write_bytes(b"not a jpeg")
+    Image.new("RGB", (320, 300), (120, 130, 140)).save(images / "000007.jpg")  # no face
     out = fake_celeba / "derived"
     summary = detect_landmarks(fake_celeba, "wild", out=out, progress=False)
     assert summary.unreadable == ["000005.jpg"] and summary.rows == 11
-    # Drawn faces are rarely found: the folder's own boxes fill in, never the whole image.
+    # The blank image, and any drawn face YuNet misses, take the folder's own box.
     assert summary.found + summary.fallbacks["dataset_box"] == 11
-    assert summary.fallbacks["whole_image"] == 0 and summary.eye_distance_mean is None
-    boxes = read_boxes(out / "list_bbox_celeba.txt")
-    official = read_boxes(fake_celeba / "list_bbox_celeba.txt")
+    assert summary.fallbacks["dataset_box"] >= 1 and summary.fallbacks["whole_image"] == 0
+    assert summary.eye_distance_mean is None  # only measured on aligned images
+    boxes, marks = (
+        read_boxes(out / "list_bbox_celeba.txt"),
+        read_landmarks(out / "list_landmarks_celeba.txt"),
+    )
     assert "000005.jpg" not in boxes.image_ids
-    if summary.found == 0:
-        keep = official.image_ids != "000005.jpg"
-        np.testing.assert_allclose(boxes.boxes, official.boxes[keep])
+    official = read_boxes(fake_celeba / "list_bbox_celeba.txt")
+    blank_box = official.boxes[official.image_ids == "000007.jpg"][0]
+    row = marks.image_ids.tolist().index("000007.jpg")
+    np.testing.assert_allclose(boxes.boxes[row], blank_box)
+    expected = blank_box[:2] + BOX_LANDMARK_LAYOUT * blank_box[2:]
+    np.testing.assert_allclose(marks.landmarks[row], expected, atol=0.01)
 
 
 def columns(faces: list[int], size: tuple[int, int] = (218, 178)) -> FaceColumns:
