@@ -54,6 +54,10 @@ def test_cli_on_30_real_images_writes_files_the_readers_parse(
         app, ["data", "landmarks", str(celeba_root), "--limit", "3", "--out", str(tmp_path)]
     )
     assert again.exit_code == 1 and "--overwrite" in again.output
+    unknown = CliRunner().invoke(
+        app, ["data", "landmarks", str(celeba_root), "--detector", "nope", "--out", str(tmp_path)]
+    )
+    assert unknown.exit_code == 1 and "available: yunet" in unknown.output
 
 
 def test_resume_reuses_saved_rows(celeba_root: Path, tmp_path: Path) -> None:

@@ -23,7 +23,9 @@ def landmarks(
         "--out",
         help="Where to write; default ROOT when writable, else the annotation cache for ROOT.",
     ),
-    detector: str = typer.Option("yunet", "--detector", help="A registered face detector."),
+    detector: str = typer.Option(
+        "yunet", "--detector", help=f"A registered face detector: {', '.join(list_detectors())}."
+    ),
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Only the first N present images."
     ),
@@ -39,16 +41,11 @@ def landmarks(
     a fallback (the dataset's box, or the canonical aligned landmarks), counted in the summary. An
     interrupted run resumes where it stopped.
     """
-    if detector not in list_detectors():
-        raise typer.BadParameter(
-            f"unknown detector {detector!r}; available: {', '.join(list_detectors())}",
-            param_hint="--detector",
-        )
     try:
         summary = detect_landmarks(
             root, image_set.value, out, detector, limit, workers, overwrite=overwrite
         )
-    except (FileExistsError, FileNotFoundError) as error:
+    except (FileExistsError, FileNotFoundError, ValueError) as error:  # ValueError: bad name/file
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
     typer.echo(summary.format())
