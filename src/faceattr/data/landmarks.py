@@ -347,12 +347,12 @@ def detect_landmarks(
     ``limit`` keeps the first N present images. Raises `FileExistsError` when the landmark file is
     already in ``out`` (unless ``overwrite``), so that official annotations are never replaced.
     """
+    create_detector(detector)  # fail early on an unknown name or a missing model file
     root = Path(root)
     out_dir = Path(out) if out is not None else default_output_dir(root)
     landmark_path, box_path, summary_path, partial_path = output_paths(out_dir, image_set)
     if landmark_path.exists() and not overwrite:
         raise FileExistsError(f"{landmark_path} exists; pass overwrite=True (--overwrite)")
-    create_detector(detector)  # fail early on an unknown name or a missing model file
     data = load_celeba(root, image_set)
     rows = np.flatnonzero(data.present)[:limit]
     image_ids = data.image_ids[rows]
