@@ -10,7 +10,7 @@ from faceattr.cli import app
 from faceattr.training.config import ConfigError, load_config
 from faceattr.training.trainer import CONFIG_FILE, train
 
-ARGS_HELP = "a YAML recipe (configs/*.yaml), then dotted overrides such as data.root=PATH"
+ARGS_HELP = "a YAML recipe (configs/*.yaml; none: the defaults), dotted overrides key=value"
 RESUME_HELP = "continue this run folder from its last checkpoint, with its own config.yaml"
 
 
@@ -34,8 +34,6 @@ def train_command(
             if recipe is not None:
                 raise ConfigError(f"--resume uses {resume / CONFIG_FILE}; give no recipe")
             recipe = resume / CONFIG_FILE
-        elif recipe is None:
-            raise ConfigError("give a recipe (configs/*.yaml) or --resume RUN")
         config = load_config(recipe, overrides)
         result = train(config, resume=resume)
     except (ConfigError, FileNotFoundError, KeyError, ValueError) as error:

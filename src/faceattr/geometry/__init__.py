@@ -12,9 +12,17 @@ from faceattr.geometry.alignment import (
     seed000_type_a_matrix,
     seed000_type_b_matrix,
 )
+from faceattr.geometry.augment import AffactAugment, AugmentedBatch
+from faceattr.geometry.jitter import AffactJitter, JitterParams, jitter_matrix, sample_jitter
 from faceattr.geometry.warp import warp_affine
 
 __all__ = [
+    "AffactAugment",
+    "AffactJitter",
+    "AugmentedBatch",
+    "JitterParams",
+    "jitter_matrix",
+    "sample_jitter",
     "LANDMARK_NAMES",
     "MIRROR_ORDER",
     "FaceBox",

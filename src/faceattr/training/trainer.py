@@ -219,9 +219,11 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> RunResult:
     first = process_rank() == 0
     if resume is not None and not (run_dir / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no {CONFIG_FILE})")
-    if first and resume is None:
-        run_dir.mkdir(parents=True, exist_ok=bool(settings.run_dir or os.environ.get(RUN_DIR_ENV)))
-        save_config(config, run_dir / CONFIG_FILE)
+    if first:
+        if resume is None:
+            reuse = bool(settings.run_dir or os.environ.get(RUN_DIR_ENV))
+            run_dir.mkdir(parents=True, exist_ok=reuse)
+        save_config(config, run_dir / CONFIG_FILE)  # a resumed run may have changed epochs
     pl.seed_everything(settings.seed, workers=True, verbose=False)
 
     model = build_model(config.model, config.data.attributes)

@@ -69,7 +69,7 @@ def head_outline(f: Face, grow: float = 0.0) -> np.ndarray:
 def _hairline(f: Face) -> np.ndarray:
     """Right temple to left temple along the top of the forehead."""
     hw, top = f.half_width, f.hairline
-    recede = 13.0 if "Receding_Hairline" in f.has else 0.0
+    recede = 20.0 if "Receding_Hairline" in f.has else 0.0
     xs = np.array([hw - 1.5, hw - 5, hw * 0.55, hw * 0.2, 0.0])
     ys = np.array([104.0, 86.0 - recede, top + 4 - recede, top + 1, top])
     right = np.stack([f.cx + xs, ys], axis=1)
@@ -255,26 +255,28 @@ def draw_facial_hair(pen: Pen, f: Face) -> None:
 
 
 def draw_nose(pen: Pen, f: Face) -> None:
-    """Nose bridge, tip and nostrils: broad and bulbous for Big_Nose, narrow with a pointed,
-    shadowed tip for Pointy_Nose."""
+    """Nose bridge, tip and nostrils: broad and bulbous for Big_Nose; long, narrow and sharply
+    shadowed for Pointy_Nose."""
     nx, ny = f.nose
     big, pointy = "Big_Nose" in f.has, "Pointy_Nose" in f.has
     half = 7.0 if big else 2.8 if pointy else 4.5
-    side = shade(f.skin, 0.75, 210)
-    for s in (-1, 1):
-        pen.line(np.array([[nx + s * 2.5, 116], [nx + s * (half - 0.5), ny - 4]]), side, 1.4)
     if pointy:
-        pen.polygon(
-            np.array([[nx - 4, ny - 1], [nx, ny + 3.5], [nx + 4, ny - 1]]), shade(f.skin, 0.6)
-        )
-        pen.line(np.array([[nx, 114], [nx, ny - 2]]), shade(f.skin, 1.12, 220), 1.4)
+        for s in (-1, 1):
+            bridge = np.array([[nx + s * 2.2, 104], [nx + s * 2.6, 124], [nx + s * 3.4, ny - 2]])
+            pen.line(bridge, shade(f.skin, 0.6), 1.7)
+        tip = np.array([[nx - 4.5, ny - 1.5], [nx, ny + 4], [nx + 4.5, ny - 1.5]])
+        pen.polygon(tip, shade(f.skin, 0.5))
+        pen.line(np.array([[nx, 106], [nx, ny - 3]]), shade(f.skin, 1.15, 230), 1.6)
     else:
+        for s in (-1, 1):
+            side = np.array([[nx + s * 2.5, 116], [nx + s * (half - 0.5), ny - 4]])
+            pen.line(side, shade(f.skin, 0.78, 200), 1.3)
         rx, ry = (half + 2.5, 5.0) if big else (half + 1.0, 3.5)
         pen.polygon(ellipse(nx, ny - 1.5, rx, ry), shade(f.skin, 1.07, 200))
     if big:
         pen.polygon(ellipse(nx, ny + 2, half + 2, 3, 0, 180, 10), shade(f.skin, 0.62, 200))
     for s in (-1, 1):
-        r = 3.0 if big else 1.6 if pointy else 2.0
+        r = 3.0 if big else 1.4 if pointy else 2.0
         pen.polygon(ellipse(nx + s * (half - 1.5), ny + 0.5, r, 1.4), shade(f.skin, 0.42))
 
 
@@ -359,10 +361,10 @@ def draw_front_hair(pen: Pen, f: Face) -> None:
         for s in (-1, 1):
             fringe = np.array(
                 [
-                    [cx + s * (hw - 1), 96],
-                    [cx + s * (hw + 4), 94],
-                    [cx + s * (hw + 5), 128],
-                    [cx + s * (hw - 1), 124],
+                    [cx + s * (hw - 3), 88],
+                    [cx + s * (hw + 6), 84],
+                    [cx + s * (hw + 8), 134],
+                    [cx + s * (hw - 2), 128],
                 ]
             )
             pen.polygon(fringe, hair)
@@ -386,7 +388,7 @@ def draw_front_hair(pen: Pen, f: Face) -> None:
         for s in (-1, 1):
             lock = np.array(
                 [
-                    [cx + s * (hw - 6), 88],
+                    [cx + s * (hw - 6), 104 if "Receding_Hairline" in f.has else 88],
                     [cx + s * (r + 1), 100],
                     [cx + s * (r + 5), bottom],
                     [cx + s * (hw - 2), bottom - 12],
@@ -415,6 +417,9 @@ def draw_hat(pen: Pen, f: Face) -> None:
     r = hw + f.hair_volume + 3
     dome = ellipse(cx, cy, r, cy - f.top + f.hair_volume + 4, 180, 360, 30)
     rim = 76.0
+    for s in (-1, 1):  # hair showing below the hat
+        sides = [[hw - 4, rim - 4], [r, rim - 4], [hw + f.hair_volume, 112], [hw - 2, 106]]
+        pen.polygon(np.array([[cx + s * x, y] for x, y in sides]), rgba(f.hair))
     dome = np.vstack([dome[dome[:, 1] < rim], [[cx + r * 0.97, rim], [cx - r * 0.97, rim]]])
     if f.hat_style == 2:
         pen.polygon(ellipse(cx, rim - 2, r + 26, 9), dark)

@@ -125,8 +125,8 @@ def _hair_colour(has: set[str], rng: np.random.Generator) -> np.ndarray:
     if "Black_Hair" in has:
         return np.array([28.0, 24.0, 26.0]) + rng.normal(0, 4, 3)
     if "Brown_Hair" in has:
-        return mix((92, 60, 36), (140, 96, 58), u)
-    return mix((108, 44, 24), (192, 92, 44), u)  # auburn to copper: none of the four colours
+        return mix((72, 44, 26), (118, 72, 40), u)
+    return mix((172, 78, 36), (214, 118, 58), u)  # copper to ginger: none of the four colours
 
 
 def sample_traits(labels: np.ndarray, rng: np.random.Generator) -> FaceTraits:
@@ -178,8 +178,7 @@ _CLOTHES = [
     (200, 200, 205),
     (120, 30, 40),
     (40, 80, 60),
-    (90, 70, 55),
-    (150, 150, 160),
+        (150, 150, 160),
     (230, 225, 210),
     (60, 90, 140),
     (20, 20, 20),
