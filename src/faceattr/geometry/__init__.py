@@ -14,6 +14,7 @@ from faceattr.geometry.alignment import (
 )
 from faceattr.geometry.augment import AffactAugment, AugmentedBatch
 from faceattr.geometry.jitter import AffactJitter, JitterParams, jitter_matrix, sample_jitter
+from faceattr.geometry.offline import mean_blur_2x2, seed000_augment, seed000_crops
 from faceattr.geometry.warp import warp_affine
 
 __all__ = [
@@ -22,6 +23,9 @@ __all__ = [
     "AugmentedBatch",
     "JitterParams",
     "jitter_matrix",
+    "mean_blur_2x2",
+    "seed000_augment",
+    "seed000_crops",
     "sample_jitter",
     "LANDMARK_NAMES",
     "MIRROR_ORDER",
