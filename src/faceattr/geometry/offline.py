@@ -1,4 +1,4 @@
-"""Seed 000's data: 36x36 grayscale crops and their offline x4 augmentation (flip, 2x2 mean blur)."""
+"""Seed 000's data: 36x36 grayscale crops and their offline x4 augmentation (flip, blur)."""
 
 from __future__ import annotations
 
