@@ -153,8 +153,12 @@ def test_output_passes_check_and_reads_back_the_planned_labels(synth_root: Path)
     assert np.array_equal(attributes.image_ids, plan.image_ids)
     assert np.array_equal(attributes.labels, plan.labels)
     assert np.array_equal(read_attributes(synth_root / TRUTH_FILE).labels, plan.truth)
-    assert np.array_equal(read_partition(synth_root / "list_eval_partition.txt").partition, plan.partition)
-    assert np.array_equal(read_identities(synth_root / "identity_CelebA.txt").identity, plan.identity)
+    assert np.array_equal(
+        read_partition(synth_root / "list_eval_partition.txt").partition, plan.partition
+    )
+    assert np.array_equal(
+        read_identities(synth_root / "identity_CelebA.txt").identity, plan.identity
+    )
 
 
 def _similarity_residual(src: np.ndarray, dst: np.ndarray) -> float:
@@ -179,8 +183,10 @@ def test_landmarks_and_boxes_describe_the_faces(synth_root: Path) -> None:
         width, height = Image.open(synth_root / "img_celeba" / image_id).size
         assert 300 <= width <= 500 and 300 <= height <= 500
         assert _similarity_residual(aligned[i], wild[i]) < 1.5
-        for box, points, size in ((boxes[i], wild[i], (width, height)),
-                                  (aligned_boxes[i], aligned[i], (178, 218))):
+        for box, points, size in (
+            (boxes[i], wild[i], (width, height)),
+            (aligned_boxes[i], aligned[i], (178, 218)),
+        ):
             x, y, w, h = box
             assert x >= 0 and y >= 0 and x + w <= size[0] and y + h <= size[1]
             assert (points[:, 0] > x).all() and (points[:, 0] < x + w).all()
@@ -224,6 +230,8 @@ def test_every_rendered_attribute_is_learnable_from_pixels() -> None:
     expected = truth[test][:, columns]
     accuracy = (predicted == expected).mean(axis=0)
     majority = np.maximum(expected.mean(axis=0), 1 - expected.mean(axis=0))
-    report = {n: (round(float(a), 3), round(float(m), 3))
-              for n, a, m in zip(RENDERED_ATTRIBUTES, accuracy, majority, strict=True)}
+    report = {
+        n: (round(float(a), 3), round(float(m), 3))
+        for n, a, m in zip(RENDERED_ATTRIBUTES, accuracy, majority, strict=True)
+    }
     assert (accuracy > majority).all(), report

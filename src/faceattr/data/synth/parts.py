@@ -143,8 +143,8 @@ def draw_neck(pen: Pen, f: Face) -> None:
 def draw_necklace(pen: Pen, f: Face) -> None:
     """A chain with a pendant around the base of the neck."""
     w = _neck_half_width(f)
-    pen.line(ellipse(f.cx, 190, w + 5, 16, 5, 175, 24), rgba(f.jewel), 3.2)
-    pen.disc(f.cx, 207, 5.0, rgba(f.jewel))
+    pen.line(ellipse(f.cx, 186, w + 4, 16, 5, 175, 24), rgba(f.jewel), 4.0)
+    pen.disc(f.cx, 203, 6.0, rgba(f.jewel))
 
 
 def draw_ears(pen: Pen, f: Face) -> None:
