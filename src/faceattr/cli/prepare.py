@@ -71,6 +71,7 @@ def protocols(
     split: str = typer.Option("test", "--split", help="train, val or test"),
     size: int = typer.Option(224, "--size", help="side of each view, pixels"),
     seed: int = typer.Option(0, "--seed", help="seed of test set T's transforms"),
+    limit: int | None = typer.Option(None, "--limit", help="only the first N images of the split"),
     image_set: ImageSetChoice = typer.Option(ImageSetChoice.align, "--image-set"),
     workers: int = typer.Option(DEFAULT_WORKERS, "--workers", help=WORKERS_HELP),
 ) -> None:
@@ -84,6 +85,7 @@ def protocols(
             size=size,
             seed=seed,
             image_set=image_set.value,
+            limit=limit,
             workers=workers,
         )
     except ValueError as error:

@@ -7,8 +7,9 @@ x2 is about the AFFACT box); without either, the whole image. The source -> cach
 row is stored, and landmarks and boxes are mapped through it, so they stay exact in cache pixels.
 
 The run is resumable: rows are marked done in ``status.npy`` (rewritten atomically every few
-seconds, after the pixels are flushed), so a re-run with the same arguments continues where an
-interrupted one stopped and ends with the same bytes as an uninterrupted run. Images that cannot be
+seconds, only ever naming rows whose pixels are already in the memory-mapped file), so a re-run
+with the same arguments continues where an interrupted one stopped and ends with the same bytes as
+an uninterrupted run. Images that cannot be
 decoded are skipped, listed in ``skipped.tsv`` (appended as they happen, sorted at the end) and
 counted in the summary.
 """

@@ -102,9 +102,10 @@ def render_rows(
 ) -> None:
     """Decode, render and write every source row into ``outputs`` (name -> existing ``.npy`` file).
 
-    ``workers=0`` renders in this process; otherwise a pool of ``workers`` processes does,
-    each writing its rows into the memory maps itself and flushing them before ``on_chunk`` hears
-    of the chunk. The result does not depend on ``workers`` or ``chunk_size``.
+    ``workers=0`` renders in this process; otherwise a pool of ``workers`` processes does, each
+    writing its rows into the shared memory maps itself before ``on_chunk`` hears of the chunk (the
+    pages are then in the kernel's page cache, which outlives an interrupted process). The result
+    does not depend on ``workers`` or ``chunk_size``.
     """
     chunks = [list(sources[i : i + chunk_size]) for i in range(0, len(sources), chunk_size)]
     skipped = 0
@@ -171,6 +172,4 @@ def render_chunk(
         for name, value in renderer(image, source).items():
             arrays[name][source.row] = value
         written.append(source.row)
-    for array in arrays.values():
-        array.flush()
     return written, failures

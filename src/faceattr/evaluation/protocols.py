@@ -7,7 +7,7 @@ Every model is then scored on exactly the same pixels. From the source images of
 - **C** ten-crop of D: D is stored at ``c_source_size(size)`` (256 for 224, torchvision's
   resize-then-crop ratio) and the ten views are cut from it by exact slicing on load: the four
   corners and the centre at ``size``, then the same five mirrored (``views[5 + k]`` is
-  ``views[k]`` flipped left-right; the same set as torchvision's ``TenCrop``). Models vote with
+  ``views[k]`` flipped left-right; as a set, torchvision's ``TenCrop``). Models vote with
   :func:`majority_vote`.
 - **T** D plus AFFACT transforms (``AffactAugment`` with its default jitter), drawn from a
   generator seeded by ``(seed, image_id)``: the same image gets the same transform whatever the
@@ -63,8 +63,12 @@ DESCRIPTIONS = {
 
 
 def c_source_size(size: int) -> int:
-    """Side of the D crop that C's ten views are cut from (256 for 224: resize 256, crop 224)."""
-    return int(round(size * 256 / 224))
+    """Side of the D crop that C's ten views are cut from: ``size / 14`` more on each side.
+
+    256 for 224, torchvision's resize-256-crop-224 ratio; the margin is whole, so the centre view
+    is exactly centred and the ten views are exactly the set torchvision's ``TenCrop`` cuts.
+    """
+    return size + 2 * int(round(size / 14))
 
 
 @dataclass(frozen=True)
@@ -260,12 +264,14 @@ def materialise_protocols(
     seed: int = 0,
     image_set: ImageSet = "align",
     annotation_dirs: Sequence[str | Path] = (),
+    limit: int | None = None,
     workers: int = 0,
     progress: bool = True,
 ) -> ProtocolManifest:
     """Write the present images of ``split`` as the ``protocols`` into ``out`` (overwriting).
 
-    Files: ``<P>.npy`` per protocol, ``image_ids.npy``, ``labels.npy`` and ``manifest.json``.
+    ``limit`` keeps the first N images of the split (a quick look). Files: ``<P>.npy`` per
+    protocol, ``image_ids.npy``, ``labels.npy`` and ``manifest.json``.
     """
     started = time.perf_counter()
     chosen = tuple(dict.fromkeys(p.upper() for p in protocols))
@@ -274,8 +280,7 @@ def materialise_protocols(
         raise ValueError(f"unknown protocols {unknown}; choose from {', '.join(PROTOCOLS)}")
     root, out = Path(root), Path(out)
     data = load_celeba(root, image_set=image_set, annotation_dirs=annotation_dirs)
-    rows = np.asarray(data.split_indices(split))
-    rows = rows[np.asarray(data.present, dtype=bool)[rows]]
+    rows = data.split_indices(split)[:limit]  # present images only
     n = len(rows)
     landmarks = _rows_or_nan(data.landmarks, rows, (5, 2))
     boxes = _rows_or_nan(data.boxes, rows, (4,))
