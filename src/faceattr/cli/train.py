@@ -8,7 +8,7 @@ import typer
 
 from faceattr.cli import app
 from faceattr.training.config import ConfigError, load_config
-from faceattr.training.trainer import CONFIG_FILE, train
+from faceattr.training.trainer import CONFIG_FILE, process_rank, train
 
 ARGS_HELP = "a YAML recipe (configs/*.yaml; none: the defaults), dotted overrides key=value"
 RESUME_HELP = "continue this run folder from its last checkpoint, with its own config.yaml"
@@ -39,6 +39,8 @@ def train_command(
     except (ConfigError, FileNotFoundError, KeyError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
+    if process_rank() != 0:
+        return
     typer.echo(f"run: {result.run_dir} ({result.epochs} epochs, {result.seconds:.0f} s)")
     best = "n/a" if result.best_score is None else f"{result.best_score:.4f}"
     typer.echo(f"best {config.schedule.monitor}: {best} -> {result.best}")

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities import rank_zero_info
 
 from faceattr.models import AttributeModel, set_backbone_trainable
@@ -222,3 +223,16 @@ class MetricsHistory(pl.Callback):
         writer.writerows(self.rows)
         text = lines.getvalue()
         atomic_write(self.path, lambda file: file.write(text.encode()))
+
+
+class SaveLastCheckpoint(Checkpoint):
+    """Lightning's full checkpoint (model, optimiser, callbacks' states, loops, random states)
+    written to ``path`` at the end of every epoch, after every other callback has run; the
+    trainer's checkpoint writer makes each write atomic."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Save (every process calls this; the first one writes)."""
+        trainer.save_checkpoint(self.path)

@@ -10,7 +10,7 @@ after transfer (``faceattr.training.transform``), so both paths feed the model t
   loose crop as ``faceattr data prepare`` would store.
 
 Batches are shuffled per epoch from ``(seed, epoch)``; under DDP each process takes every
-``world_size``-th batch (the same number of batches on every process while training).
+``world_size``-th image of the epoch (the same number on every process while training).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from faceattr.data.cache import INFO_FILE, SPLITS, CacheBatchSampler, CacheInfo, PackedCache
+from faceattr.data.cache import INFO_FILE, SPLITS, CacheInfo, PackedCache
 from faceattr.data.cache_prepare import loose_crop_matrices, prepare_cache
 from faceattr.data.cache_writer import warp_to_uint8
 from faceattr.data.celeba import CelebA, load_celeba
@@ -148,31 +148,56 @@ class CropSpec:
 
 
 class ShardedBatches(Sampler[list[int]]):
-    """Every ``world``-th batch of ``batches``, from ``rank`` on; ``even`` trims the shards to one
-    length (DDP training needs the same number of steps in every process)."""
+    """This process's batches of ``positions`` for an epoch: shuffled from ``(seed, epoch)`` when
+    ``shuffle``, every ``world``-th position from ``rank`` on, cut into batches sorted for the
+    cache reader. ``even`` first trims the epoch to a multiple of ``world``, so that every DDP
+    process takes the same number of steps (as ``DistributedSampler(drop_last=True)``)."""
 
     def __init__(
-        self, batches: CacheBatchSampler, rank: int = 0, world: int = 1, even: bool = True
-    ):
+        self,
+        positions: np.ndarray,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        even: bool = True,
+    ) -> None:
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
         if not 0 <= rank < world:
-            raise ValueError(f"rank {rank} outside world of {world}")
-        self.batches = batches
+            raise ValueError(f"rank {rank} outside a world of {world}")
+        self.positions = np.asarray(positions, dtype=np.int64)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
         self.rank = rank
         self.world = world
         self.even = even
+        self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose shuffle the next iteration yields (Lightning calls this)."""
-        self.batches.set_epoch(epoch)
+        self.epoch = epoch
+
+    def _mine(self) -> np.ndarray:
+        order = self.positions
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(order)
+        if self.even:
+            order = order[: len(order) // self.world * self.world]
+        return order[self.rank :: self.world]
 
     def __len__(self) -> int:
-        total = len(self.batches)
-        return total // self.world if self.even else len(range(self.rank, total, self.world))
+        total = len(self.positions)
+        count = total // self.world if self.even else len(range(self.rank, total, self.world))
+        return -(-count // self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
-        mine = (b for i, b in enumerate(self.batches) if i % self.world == self.rank)
-        for _, batch in zip(range(len(self)), mine, strict=False):
-            yield batch
+        mine = self._mine()
+        for start in range(0, len(mine), self.batch_size):
+            yield np.sort(mine[start : start + self.batch_size]).tolist()
 
 
 @dataclass(frozen=True)
@@ -318,10 +343,18 @@ class FaceDataModule(pl.LightningDataModule):
         rank, world = 0, 1
         if self.trainer is not None:
             rank, world = self.trainer.global_rank, self.trainer.world_size
-        order = CacheBatchSampler(split.positions, batch_size, shuffle=train, seed=self.seed)
+        batches = ShardedBatches(
+            split.positions,
+            batch_size,
+            shuffle=train,
+            seed=self.seed,
+            rank=rank,
+            world=world,
+            even=train,
+        )
         return DataLoader(
             split.dataset,
-            sampler=ShardedBatches(order, rank, world, even=train),
+            sampler=batches,
             batch_size=None,
             num_workers=self.data.workers,
             pin_memory=torch.cuda.is_available(),

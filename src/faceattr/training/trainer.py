@@ -27,7 +27,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
@@ -38,6 +38,7 @@ from faceattr.training.callbacks import (
     FreezeBackbone,
     MetricsHistory,
     ReduceLROnPlateauReloadBest,
+    SaveLastCheckpoint,
 )
 from faceattr.training.checkpoint import AtomicCheckpointIO
 from faceattr.training.config import (
@@ -148,7 +149,7 @@ def build_callbacks(
     callbacks: list[pl.Callback] = [
         ExportModel(run_dir, monitor, mode, config_to_dict(config)),
         MetricsHistory(run_dir / "metrics.csv"),
-        ModelCheckpoint(dirpath=run_dir / LAST_CHECKPOINT.parent, save_top_k=0, save_last=True),
+        SaveLastCheckpoint(run_dir / LAST_CHECKPOINT),
     ]
     if schedule.plateau:
         callbacks.append(
