@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
-from PIL import Image, ImageChops
+from PIL import Image
 
 from faceattr.attributes import ATTRIBUTE_INDEX, ATTRIBUTES
 from faceattr.data.synth.draw import Pen, apply, mix, similarity
@@ -21,10 +22,10 @@ ALIGNED_SIZE = (178, 218)  # width, height of CelebA's aligned crops
 MEAN_LANDMARKS = np.array([[69, 111], [107, 111], [88, 135], [72, 152], [105, 152]], np.float64)
 # The person layer extends past the aligned crop (shoulders for the in-the-wild image); its pixel
 # (0, 0) is at aligned coordinate LAYER_ORIGIN.
-LAYER_ORIGIN = (-40.0, -10.0)
-LAYER_SIZE = (258, 290)
+LAYER_ORIGIN = (-30.0, -10.0)
+LAYER_SIZE = (238, 272)
 _SUPERSAMPLE = 2
-_FADE_START = 240.0  # aligned y where the layer's torso starts fading out
+_FADE_START = 232.0  # aligned y where the layer's torso starts fading out
 
 # The attributes drawn from the labels, each visible in the image.
 RENDERED_ATTRIBUTES: tuple[str, ...] = (
@@ -167,7 +168,7 @@ class RenderedFace:
     """One drawn face: the aligned crop, the person alone, and where the face is."""
 
     image: Image.Image  # RGB, ALIGNED_SIZE
-    layer: Image.Image  # RGBA person on transparency, LAYER_SIZE, pixel (0, 0) at LAYER_ORIGIN
+    layer: np.ndarray  # (h, w, 4) uint8 person, premultiplied alpha; pixel (0, 0) at LAYER_ORIGIN
     landmarks: np.ndarray  # (5, 2) float64 aligned coordinates, CelebA's order
     face_corners: np.ndarray  # (4, 2) corners of the face box (ears, skull top, chin), aligned
 
@@ -249,23 +250,36 @@ def _face(labels: np.ndarray, traits: FaceTraits, rng: np.random.Generator) -> F
     )
 
 
-def _light(pen: Pen, rng: np.random.Generator) -> Image.Image:
-    """The pen's drawing reduced to one sample per pixel (RGBA), under a soft directional light,
-    its torso fading out below the crop."""
-    color, alpha = pen.color.reduce(_SUPERSAMPLE), pen.mask.reduce(_SUPERSAMPLE)
-    w, h = alpha.size
+def _light(pen: Pen, rng: np.random.Generator) -> np.ndarray:
+    """The pen's drawing reduced to one sample per pixel, (h, w, 4) premultiplied RGBA, under a
+    soft directional light, its torso fading out below the crop."""
+    color = np.asarray(pen.color.reduce(_SUPERSAMPLE))
+    alpha = np.asarray(pen.mask.reduce(_SUPERSAMPLE))
+    h, w = alpha.shape
     angle = rng.uniform(0, 2 * np.pi)
     slope = rng.uniform(-0.15, 0.15) / 100.0
     x = (np.arange(w, dtype=np.float32) - w / 2) * (slope * np.cos(angle))
     y = (np.arange(h, dtype=np.float32) - h / 2) * (slope * np.sin(angle))
-    gain = rng.uniform(0.8, 0.98) * (1.0 + x[None, :] + y[:, None])
-    fade_row = int(_FADE_START - LAYER_ORIGIN[1])
     fade = np.ones(h, dtype=np.float32)
+    fade_row = int(_FADE_START - LAYER_ORIGIN[1])
     fade[fade_row:] = np.linspace(1.0, 0.0, h - fade_row)
-    light = Image.fromarray((np.minimum(gain, 1.0) * fade[:, None] * 255).astype(np.uint8), "L")
-    color = ImageChops.multiply(color, Image.merge("RGB", (light, light, light)))
-    alpha = Image.fromarray((np.asarray(alpha) * fade[:, None]).astype(np.uint8), "L")
-    return Image.merge("RGBa", (*color.split(), alpha)).convert("RGBA")
+    gain = rng.uniform(0.8, 0.98) * (1.0 + x[None, :] + y[:, None])
+    light = (np.minimum(gain, 1.0) * fade[:, None] * 255).astype(np.uint8)
+    lit = cv2.multiply(color, cv2.merge([light, light, light]), scale=1.0 / 255)
+    faded = alpha.copy()
+    faded[fade_row:] = alpha[fade_row:] * fade[fade_row:, None]
+    return np.dstack([lit, faded])
+
+
+def composite(canvas: np.ndarray, person: np.ndarray, x: int, y: int) -> None:
+    """Lay ``person`` ((h, w, 4) premultiplied RGBA) over ``canvas`` (RGB) at column ``x``, row
+    ``y``, in place; ``person`` must fit inside ``canvas``."""
+    h, w = person.shape[:2]
+    region = canvas[y : y + h, x : x + w]
+    clear = 255 - person[..., 3]
+    region[:] = cv2.add(
+        cv2.multiply(region, cv2.merge([clear, clear, clear]), scale=1.0 / 255), person[..., :3]
+    )
 
 
 def background(size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
@@ -303,10 +317,9 @@ def render_face(labels: np.ndarray, traits: FaceTraits, rng: np.random.Generator
     pen = Pen((LAYER_SIZE[0] * s, LAYER_SIZE[1] * s), to_layer)
     draw_person(pen, face)
     layer = _light(pen, rng)
-    image = background(ALIGNED_SIZE, rng)
+    image = np.array(background(ALIGNED_SIZE, rng))
     ox, oy = -int(LAYER_ORIGIN[0]), -int(LAYER_ORIGIN[1])
-    crop = layer.crop((ox, oy, ox + ALIGNED_SIZE[0], oy + ALIGNED_SIZE[1]))
-    image.paste(crop, (0, 0), crop)
+    composite(image, layer[oy : oy + ALIGNED_SIZE[1], ox : ox + ALIGNED_SIZE[0]], 0, 0)
     landmarks = np.vstack([face.eyes, face.nose[None], face.mouth])
     hw, ears = face.half_width, face.half_width + 7
     corners = np.array(
@@ -318,7 +331,7 @@ def render_face(labels: np.ndarray, traits: FaceTraits, rng: np.random.Generator
         ]
     )
     return RenderedFace(
-        image=image,
+        image=Image.fromarray(image, "RGB"),
         layer=layer,
         landmarks=apply(pose, landmarks),
         face_corners=apply(pose, corners),

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from scipy.special import ndtri
 
 from faceattr.data.synth.draw import apply, similarity
-from faceattr.data.synth.render import LAYER_ORIGIN, RenderedFace, background
+from faceattr.data.synth.render import LAYER_ORIGIN, RenderedFace, background, composite
 
 CANVAS_RANGE = (300, 500)  # side lengths of the wild canvas, pixels
 SCALE_RANGE = (0.7, 1.6)  # face size relative to the aligned crop
@@ -34,7 +34,7 @@ def clutter(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     w, h = size[0] // 2, size[1] // 2
     canvas = background((w, h), rng)
     draw = ImageDraw.Draw(canvas, "RGBA")
-    for _ in range(int(rng.integers(12, 36))):
+    for _ in range(int(rng.integers(10, 28))):
         color = tuple(int(c) for c in rng.integers(0, 256, 3)) + (int(rng.integers(90, 256)),)
         x0, y0 = rng.uniform(-0.1, 1.0) * w, rng.uniform(-0.1, 1.0) * h
         x1, y1 = x0 + rng.uniform(4, 0.5 * w), y0 + rng.uniform(4, 0.5 * h)
@@ -52,27 +52,18 @@ def clutter(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 
 
 @cache
-def _noise_table(sigma: float) -> np.ndarray:
-    """A lookup table turning uniform bytes into Gaussian noise around 128."""
-    u = (np.arange(256) + 0.5) / 256.0
-    return np.clip(np.round(128 + sigma * ndtri(u)), 0, 255).astype(np.uint8)
+def _noise_tables(sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lookup tables from uniform bytes to the positive and negative parts of Gaussian noise."""
+    noise = np.round(sigma * ndtri((np.arange(256) + 0.5) / 256.0))
+    return np.maximum(noise, 0).astype(np.uint8), np.maximum(-noise, 0).astype(np.uint8)
 
 
 def add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """``image`` (h, w, 3) uint8 plus Gaussian luminance noise of standard deviation ``sigma``."""
     h, w = image.shape[:2]
     uniform = np.frombuffer(rng.bytes(h * w), dtype=np.uint8).reshape(h, w)
-    noise = cv2.LUT(uniform, _noise_table(round(sigma, 1)))
-    noise = cv2.merge([noise, noise, noise])
-    return cv2.subtract(cv2.add(image, noise), np.full_like(image, 128))
-
-
-def composite(canvas: np.ndarray, person: np.ndarray, x: int, y: int) -> None:
-    """Lay ``person`` (h, w, 4 premultiplied RGBA) over ``canvas`` at column ``x``, row ``y``."""
-    h, w = person.shape[:2]
-    region = canvas[y : y + h, x : x + w]
-    clear = cv2.merge([255 - person[..., 3]] * 3)
-    region[:] = cv2.add(cv2.multiply(region, clear, scale=1.0 / 255.0), person[..., :3])
+    up, down = (cv2.LUT(uniform, table) for table in _noise_tables(round(sigma, 1)))
+    return cv2.subtract(cv2.add(image, cv2.merge([up, up, up])), cv2.merge([down, down, down]))
 
 
 def place_in_wild(face: RenderedFace, rng: np.random.Generator) -> WildImage:
@@ -91,14 +82,14 @@ def place_in_wild(face: RenderedFace, rng: np.random.Generator) -> WildImage:
     matrix = similarity(scale, angle, _CENTER, tuple(center - np.asarray(_CENTER)))
 
     # Warp the person layer (pixel = aligned - LAYER_ORIGIN) into the part of the canvas it covers.
-    lw, lh = face.layer.size
+    lh, lw = face.layer.shape[:2]
     outline = apply(matrix, np.array([[0, 0], [lw, 0], [lw, lh], [0, lh]]) + LAYER_ORIGIN)
     x0, y0 = np.clip(np.floor(outline.min(axis=0)), 0, None).astype(int)
     x1, y1 = np.minimum(np.ceil(outline.max(axis=0)), size).astype(int)
     to_region = matrix.copy()
     to_region[:, 2] += matrix[:, :2] @ np.asarray(LAYER_ORIGIN) - (x0, y0)
     person = cv2.warpAffine(
-        np.asarray(face.layer.convert("RGBa")),
+        face.layer,
         to_region,
         (int(x1 - x0), int(y1 - y0)),
         flags=cv2.INTER_LINEAR,
