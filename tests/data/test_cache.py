@@ -32,7 +32,13 @@ from faceattr.data.formats import (
     write_identities,
     write_partition,
 )
-from faceattr.geometry import affact_box, transform_points, warp_affine
+from faceattr.geometry import (
+    affact_alignment_matrix,
+    affact_box,
+    compose,
+    transform_points,
+    warp_affine,
+)
 
 SIZE = 64
 
@@ -131,6 +137,14 @@ def test_cache_landmarks_are_the_source_landmarks_mapped_exactly(
     np.testing.assert_allclose(side, SIZE / 1.5, rtol=1e-9)
     np.testing.assert_array_equal(cache.labels, source.labels[rows])
     np.testing.assert_array_equal(cache.partition, source.partition[rows])  # type: ignore[index]
+    # one matrix aligns every crop: cache -> aligned equals the AFFACT alignment in cache space
+    aligned = cache.alignment_matrices(len(cache), 80).numpy()
+    np.testing.assert_allclose(aligned, affact_alignment_matrix(cache.landmarks, 80), atol=1e-4)
+    np.testing.assert_allclose(
+        compose(aligned, cache.matrices),
+        affact_alignment_matrix(source.landmarks[rows], 80),
+        atol=1e-9,
+    )
 
 
 def test_a_batch_equals_a_fresh_decode_and_warp(fake_celeba: Path, tmp_path: Path) -> None:

@@ -131,6 +131,22 @@ def test_t_is_d_perturbed_reproducibly_per_image(fake_celeba: Path, tmp_path: Pa
     assert set(load_protocol(tmp_path / "val", "T").image_ids).isdisjoint(t.image_ids)
 
 
+def test_an_unreadable_image_is_left_out_of_every_protocol(
+    fake_celeba: Path, tmp_path: Path
+) -> None:
+    corrupt = fake_celeba / "img_align_celeba" / "000011.jpg"
+    corrupt.write_bytes(b"\xff\xd8 truncated")
+    manifest = materialise_protocols(fake_celeba, tmp_path / "p", size=SIZE, progress=False)
+    assert list(manifest.image_ids) == ["000010.jpg", "000012.jpg"]
+    assert [image_id for image_id, _ in manifest.skipped] == ["000011.jpg"]
+    corrupt.unlink()  # the same folder without that image: nothing to leave out
+    materialise_protocols(fake_celeba, tmp_path / "q", size=SIZE, progress=False)
+    for name in ("A", "C", "D", "T"):
+        kept = load_protocol(tmp_path / "p", name, verify=True)
+        assert len(kept) == 2
+        np.testing.assert_array_equal(kept.images, load_protocol(tmp_path / "q", name).images)
+
+
 def test_fallbacks_are_chosen_and_counted() -> None:
     landmarks = np.array([[[69, 111], [108, 111], [88, 134], [72, 152], [106, 152]]] * 3, float)
     landmarks[1:] = np.nan

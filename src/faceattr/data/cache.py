@@ -2,13 +2,19 @@
 
 ``faceattr data prepare`` (``faceattr.data.cache_prepare``) writes a folder of plain ``.npy`` files
 and one JSON file; this module reads it. Training draws batches straight from the memory map, with
-no JPEG decoding, and applies the AFFACT warp on the device using the stored cache-space landmarks::
+no JPEG decoding, and applies the AFFACT warp to the whole batch on the device::
 
     cache = PackedCache("cache/")
     sampler = CacheBatchSampler(cache.split_indices("train"), batch_size=256, seed=0)
     loader = DataLoader(CacheBatchDataset(cache), sampler=sampler, batch_size=None, num_workers=2)
+    augment = AffactAugment(AffactJitter(), out_size=224)
     for batch in loader:  # CacheBatch: uint8 images (B, 3, S, S), labels, matrices, landmarks
-        ...
+        batch = batch.to("cuda", non_blocking=True)
+        aligned = cache.alignment_matrices(len(batch), 224)
+        images = augment(batch.images, aligned, batch.landmarks, generator).images
+
+Each crop is upright and centred, so one matrix aligns every row (``alignment_matrices``); the
+stored cache-space landmarks move with the jitter.
 
 Folder layout (row ``i`` of every array is the same image):
 
@@ -39,6 +45,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
+
+from faceattr.geometry.affine import Size, as_hw, similarity_matrix
 
 CACHE_FORMAT = "faceattr-packed-cache"
 CACHE_VERSION = 1
@@ -168,6 +176,21 @@ class PackedCache:
 
     def __len__(self) -> int:
         return self.info.count
+
+    def alignment_matrices(self, count: int, out_size: Size = 224) -> torch.Tensor:
+        """``(count, 2, 3)`` float64 cache -> aligned crop matrices, for ``AffactAugment``.
+
+        They map the centre ``size / margin`` square of every crop onto ``out_size``: for a crop
+        built from landmarks that square is the upright AFFACT box, so this equals
+        ``affact_alignment_matrix`` of the cache-space landmarks; for a box crop it is the box x2.
+        """
+        height, width = as_hw(out_size)
+        side = self.info.size / self.info.margin
+        centre = np.full((1, 2), (self.info.size - 1) / 2.0)
+        matrix = similarity_matrix(
+            centre, np.array([min(height, width) / side]), np.zeros(1), out_size
+        )
+        return torch.from_numpy(matrix).expand(count, 2, 3)
 
     def split_indices(self, split: str | None = None) -> np.ndarray:
         """Sorted rows of the written images of ``split`` ("train", "val", "test"; None for all)."""
