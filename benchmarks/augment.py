@@ -4,8 +4,10 @@ Both pipelines get decoded 178x218 faces (real CelebA images when the sample is 
 random pixels) and produce 224x224 float crops in [0, 1] with the SAME drawn perturbations:
 alignment + scale/rotation/shift/mirror as one warp, Gaussian blur, gamma. The per-image
 pipeline is a fast one: one PIL ``Image.transform`` (rotate/scale/crop/flip in one go), PIL's
-``GaussianBlur``, torchvision's gamma lookup table, then a float tensor. Each rate is the best of
-``--trials`` alternating timings (the machine may be shared).
+``GaussianBlur``, torchvision's gamma lookup table, then a float tensor, in ``--workers``
+processes (as DataLoader workers, one thread each). Reported: images/s of wall-clock time and CPU
+milliseconds per image (all threads and processes; steadier on a shared machine), each the best of
+``--trials`` alternating timings.
 
     python benchmarks/augment.py [--images 256] [--batch 64] [--trials 3] [--workers 2]
 """
@@ -16,6 +18,7 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -72,8 +75,9 @@ Job = tuple[int, int, np.ndarray, list[float], list[float], int]
 _FACES: list[Image.Image] = []
 
 
-def _keep_faces(faces: list[Image.Image]) -> None:
-    """Worker initializer: the faces travel once, not with every job."""
+def _start_worker(faces: list[Image.Image]) -> None:
+    """Worker initializer: the faces travel once; one torch thread, as in a DataLoader worker."""
+    torch.set_num_threads(1)
     _FACES[:] = faces
 
 
@@ -84,16 +88,33 @@ def run_per_image(job: Job) -> torch.Tensor:
     return torch.stack([per_image(*arg, size) for arg in args])
 
 
-def checksum_per_image(job: Job) -> float:
-    """``run_per_image`` in a worker, returning only a checksum (no tensor shipping cost)."""
-    return float(run_per_image(job).sum())
+def timed_per_image(job: Job) -> float:
+    """``run_per_image`` in a worker; returns its CPU seconds (no tensor shipping cost)."""
+    start = time.process_time()
+    run_per_image(job)
+    return time.process_time() - start
 
 
-def best_rate(run: Callable[[], object], count: int, trials: list[float]) -> None:
-    """Time ``run`` once and append its images/s to ``trials``."""
-    start = time.perf_counter()
-    run()
-    trials.append(count / (time.perf_counter() - start))
+@dataclass
+class Timing:
+    """The best of several trials of one pipeline."""
+
+    rate: float = 0.0
+    """Images per second of wall-clock time."""
+    cpu_ms: float = float("inf")
+    """CPU milliseconds per image, all threads and processes together."""
+
+    def add(self, images: int, wall_s: float, cpu_s: float) -> None:
+        """Keep the better of this trial and the earlier ones."""
+        self.rate = max(self.rate, images / wall_s)
+        self.cpu_ms = min(self.cpu_ms, 1000 * cpu_s / images)
+
+
+def time_run(run: Callable[[], float], images: int, timing: Timing) -> None:
+    """Time ``run`` (which returns CPU seconds spent outside this process) into ``timing``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    outside = run()
+    timing.add(images, time.perf_counter() - wall, time.process_time() - cpu + outside)
 
 
 @app.command()
@@ -103,9 +124,12 @@ def main(
     size: int = typer.Option(224, help="output crop side"),
     trials: int = typer.Option(3, help="alternating timings; the best of each is reported"),
     workers: int = typer.Option(2, help="processes for the per-image pipeline (0: in process)"),
+    threads: int = typer.Option(0, help="torch threads of the batched path (0: torch's default)"),
     seed: int = typer.Option(0),
 ) -> None:
     """Print images/s of both pipelines on CPU (and the batched one on CUDA) and their ratio."""
+    if threads:
+        torch.set_num_threads(threads)
     faces, source = load_faces(images, seed)
     tensor = torch.from_numpy(np.stack([np.asarray(f) for f in faces])).permute(0, 3, 1, 2)
     tensor = tensor.contiguous()
@@ -116,21 +140,17 @@ def main(
     generator = torch.Generator().manual_seed(seed)
     drawn = augment(tensor, alignment, landmarks, generator)
 
-    def batched(device: torch.device, batch_size: int, faces: torch.Tensor) -> Callable[[], object]:
+    def batched(device: torch.device, batch_size: int, faces: torch.Tensor) -> Callable[[], float]:
         on_device = faces.to(device)
-        repeats = len(faces) // images
-        matrices = np.concatenate([alignment] * repeats)
+        matrices = np.concatenate([alignment] * (len(faces) // images))
 
-        def run() -> object:
-            outs = [
-                augment(
-                    on_device[i : i + batch_size], matrices[i : i + batch_size], None, generator
-                )
-                for i in range(0, len(faces), batch_size)
-            ]
+        def run() -> float:
+            for i in range(0, len(faces), batch_size):
+                rows = slice(i, i + batch_size)
+                augment(on_device[rows], matrices[rows], None, generator)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            return outs
+            return 0.0
 
         return run
 
@@ -141,43 +161,44 @@ def main(
         (i, i + step, matrices[i : i + step], sigmas[i : i + step], gammas[i : i + step], size)
         for i in range(0, images, step)
     ]
-    _keep_faces(faces)
+    _FACES[:] = faces
     reference = torch.cat([run_per_image(job) for job in jobs])
     difference = (reference - drawn.images).abs().median().item()
 
-    cpu_trials: list[float] = []
-    pil_trials: list[float] = []
+    cpu, pil = Timing(), Timing()
     run_cpu = batched(torch.device("cpu"), batch, tensor)
     spawn = multiprocessing.get_context("spawn")  # forking after torch's threads may hang
     with ProcessPoolExecutor(
-        max(workers, 1), mp_context=spawn, initializer=_keep_faces, initargs=(faces,)
+        max(workers, 1), mp_context=spawn, initializer=_start_worker, initargs=(faces,)
     ) as pool:
-        list(pool.map(checksum_per_image, jobs))  # start the workers before timing
+        list(pool.map(timed_per_image, jobs))  # start the workers before timing
 
-        def run_pil() -> object:
+        def run_pil() -> float:
             if workers == 0:
-                return [run_per_image(job) for job in jobs]
-            return list(pool.map(checksum_per_image, jobs))
+                return sum(0.0 for _ in map(run_per_image, jobs))
+            return sum(pool.map(timed_per_image, jobs))
 
         for _ in range(trials):
-            best_rate(run_cpu, images, cpu_trials)
-            best_rate(run_pil, images, pil_trials)
-    cpu_rate, pil_rate = max(cpu_trials), max(pil_trials)
-    print(f"{source}, {size}x{size} crops, torch threads {torch.get_num_threads()}")
+            time_run(run_cpu, images, cpu)
+            time_run(run_pil, images, pil)
+    print(f"{source}, {size}x{size} crops; best of {trials} trials")
     print(f"median |batched - per-image| per pixel: {difference:.4f} (same draws)")
-    print(f"per-image PIL pipeline ({workers} worker processes): {pil_rate:8.0f} images/s")
-    print(f"batched, CPU, batch {batch}:                 {cpu_rate:8.0f} images/s")
-    print(f"ratio batched CPU / per-image:               {cpu_rate / pil_rate:8.2f}x")
+    print(f"{'pipeline':44s} {'images/s':>9s} {'CPU ms/image':>13s}")
+    print(f"{f'per-image PIL, {workers} worker processes':44s} {pil.rate:9.0f} {pil.cpu_ms:13.2f}")
+    label = f"batched, CPU, batch {batch}, {torch.get_num_threads()} threads"
+    print(f"{label:44s} {cpu.rate:9.0f} {cpu.cpu_ms:13.2f}")
+    print(f"ratio batched / per-image: {cpu.rate / pil.rate:.2f}x in images/s, "
+          f"{pil.cpu_ms / cpu.cpu_ms:.2f}x in CPU time per image")  # fmt: skip
     if torch.cuda.is_available():
-        cuda_batch, cuda_images = max(batch, 512), CUDA_REPEATS * images
+        cuda_batch = max(batch, 512)
         run_cuda = batched(torch.device("cuda"), cuda_batch, tensor.repeat(CUDA_REPEATS, 1, 1, 1))
         run_cuda()
-        cuda_trials: list[float] = []
+        cuda = Timing()
         for _ in range(trials):
-            best_rate(run_cuda, cuda_images, cuda_trials)
-        cuda_rate = max(cuda_trials)
-        print(f"batched, CUDA, batch {cuda_batch}:              {cuda_rate:8.0f} images/s")
-        print(f"ratio batched CUDA / per-image:              {cuda_rate / pil_rate:8.2f}x")
+            time_run(run_cuda, CUDA_REPEATS * images, cuda)
+        name = torch.cuda.get_device_name()
+        print(f"batched, CUDA ({name}), batch {cuda_batch}: {cuda.rate:9.0f} images/s, "
+              f"{cuda.rate / pil.rate:.1f}x the per-image rate")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -64,7 +64,9 @@ class AffactAugment:
             height, width = as_hw(self.out_size)
             out = torch.empty(images.shape[0], images.shape[1], height, width)
             for chunk in params.blur_sigma.cpu().argsort().split(self.cpu_chunk):
-                out[chunk] = self._pixels(images[chunk], matrices[chunk], params, chunk)
+                out.index_copy_(
+                    0, chunk, self._pixels(images[chunk], matrices[chunk], params, chunk)
+                )
         else:
             out = self._pixels(images, matrices, params, slice(None))
         moved = None

@@ -5,6 +5,8 @@ Images are float ``(N, C, H, W)`` tensors in [0, 1] on any device; each image ha
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 KELVIN_RGB = {
@@ -48,7 +50,9 @@ def kelvin_gains(kelvin: torch.Tensor) -> torch.Tensor:
     return ((1 - weight) * table_rgb[upper - 1] + weight * table_rgb[upper]) / 255.0
 
 
-def gaussian_matrices(sigma: torch.Tensor, length: int, gain: float = 1.0) -> torch.Tensor:
+def gaussian_matrices(
+    sigma: torch.Tensor, length: int, gain: float = 1.0, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """``(N, L, L)`` matrices ``G`` with ``G @ signal`` a Gaussian blur of each length-L signal.
 
     Kernels are truncated at ``int(BLUR_TRUNCATE * sigma)`` and normalised to ``gain``; taps
@@ -64,9 +68,9 @@ def gaussian_matrices(sigma: torch.Tensor, length: int, gain: float = 1.0) -> to
     weights = weights * (gain / weights.sum(dim=1, keepdim=True))
     positions = torch.arange(length, device=sigma.device)
     taps = (positions[:, None] + offsets.long()[None, :]).clamp(0, length - 1)
-    matrices = torch.zeros(n, length, length, device=sigma.device, dtype=torch.float64)
+    matrices = torch.zeros(n, length, length, device=sigma.device, dtype=dtype)
     shape = (n, length, taps.shape[1])
-    return matrices.scatter_add_(2, taps.expand(shape), weights[:, None, :].expand(shape))
+    return matrices.scatter_add_(2, taps.expand(shape), weights.to(dtype)[:, None, :].expand(shape))
 
 
 def _band_blocks(length: int, reach: int) -> list[tuple[int, int, int, int]]:
@@ -89,8 +93,8 @@ def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor, gain: float = 1.0) 
     reach = int((BLUR_TRUNCATE * sigma).floor().max().item()) if n else 0
     if reach == 0:
         return images * gain
-    rows = gaussian_matrices(sigma, h, gain).to(images.dtype)
-    cols = gaussian_matrices(sigma, w).to(images.dtype).transpose(1, 2)
+    rows = gaussian_matrices(sigma, h, gain, images.dtype)
+    cols = gaussian_matrices(sigma, w, dtype=images.dtype).transpose(1, 2)
     vertical = torch.empty_like(images)
     for a, b, lo, hi in _band_blocks(h, reach):
         block = rows[:, None, a:b, lo:hi].expand(n, c, b - a, hi - lo).reshape(n * c, b - a, -1)
@@ -106,7 +110,7 @@ def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor, gain: float = 1.0) 
 def adjust_gamma(images: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
     """``image ** gamma`` per image (values must be >= 0), as the reference's gamma jitter."""
     exponent = gamma.to(device=images.device, dtype=images.dtype).view(-1, 1, 1, 1)
-    return torch.log2(images).mul_(exponent).exp2_()
+    return torch.log(images).mul_(exponent / math.log(2.0)).exp2_()
 
 
 def apply_channel_gains(images: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
