@@ -17,12 +17,8 @@ from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities import rank_zero_info
 
 from faceattr.models import AttributeModel, set_backbone_trainable
-from faceattr.training.checkpoint import (
-    DESCRIPTION_KEY,
-    ModelDescription,
-    atomic_write,
-    export_model,
-)
+from faceattr.training.atomic import atomic_write
+from faceattr.training.checkpoint import DESCRIPTION_KEY, ModelDescription, export_model
 
 
 def _model(pl_module: pl.LightningModule) -> AttributeModel:

@@ -14,16 +14,16 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from safetensors.torch import load_file, save
 
 from faceattr.models import AttributeModel, InputConfig, create_model
+from faceattr.training.atomic import atomic_write
 
 FORMAT = "faceattr-model"
 VERSION = 1
@@ -115,20 +115,6 @@ class ModelDescription:
     def build(self) -> AttributeModel:
         """A freshly initialised model of this description (through the registry)."""
         return create_model(self.model_name, self.attributes, **self.model_args)
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, sync it, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def export_model(
