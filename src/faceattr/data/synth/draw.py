@@ -82,7 +82,8 @@ class Pen:
     """Draws shapes given in aligned coordinates onto a supersampled colour image and its mask.
 
     Translucent fills blend into the colour image and leave the mask alone; opaque ones also set
-    the mask, so the colour image is black wherever the mask is 0 (premultiplied alpha).
+    the mask while :attr:`silhouette` is on (switch it off for details inside the outline already
+    drawn). Colour outside the mask must be discarded when the two are combined.
     """
 
     def __init__(self, size: tuple[int, int], matrix: np.ndarray) -> None:
@@ -91,6 +92,7 @@ class Pen:
         self._draw = ImageDraw.Draw(self.color, "RGBA")
         self._mask = ImageDraw.Draw(self.mask)
         self.matrix = matrix
+        self.silhouette = True
         self._scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
 
     def _xy(self, points: np.ndarray) -> list[float]:
@@ -100,7 +102,7 @@ class Pen:
         """A filled polygon (blended over what is there when ``fill`` is translucent)."""
         xy = self._xy(points)
         self._draw.polygon(xy, fill=fill)
-        if fill[3] == 255:
+        if fill[3] == 255 and self.silhouette:
             self._mask.polygon(xy, fill=255)
 
     def line(self, points: np.ndarray, fill: Color, width: float, closed: bool = False) -> None:
@@ -111,7 +113,7 @@ class Pen:
         w = max(1, int(round(width * self._scale)))
         xy = self._xy(pts)
         self._draw.line(xy, fill=fill, width=w, joint="curve")
-        if fill[3] == 255:
+        if fill[3] == 255 and self.silhouette:
             self._mask.line(xy, fill=255, width=w, joint="curve")
 
     def disc(self, cx: float, cy: float, r: float, fill: Color) -> None:

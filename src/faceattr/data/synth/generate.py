@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
@@ -177,7 +178,7 @@ def render_array(
     workers = os.cpu_count() or 1 if workers is None else max(1, workers)
     if workers == 1:
         return np.stack([_draw_small(t) for t in tasks])
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
         return np.stack(list(pool.map(_draw_small, tasks, chunksize=32)))
 
 
@@ -233,7 +234,7 @@ def generate_dataset(
             results.append(_draw_image(task))
             bar.update()
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
             results = []
             for result in pool.map(
                 _draw_image, tasks, chunksize=max(1, min(64, count // (8 * workers)))

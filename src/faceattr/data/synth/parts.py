@@ -496,10 +496,12 @@ def draw_person(pen: Pen, f: Face) -> None:
         draw_necklace(pen, f)
     draw_ears(pen, f)
     draw_head(pen, f)
+    pen.silhouette = False  # features inside the head's outline
     draw_facial_hair(pen, f)
     draw_nose(pen, f)
     draw_mouth(pen, f)
     draw_eyes(pen, f)
+    pen.silhouette = True
     draw_front_hair(pen, f)
     if "Wearing_Hat" in f.has:
         draw_hat(pen, f)

@@ -265,9 +265,10 @@ def _light(pen: Pen, rng: np.random.Generator) -> np.ndarray:
     fade[fade_row:] = np.linspace(1.0, 0.0, h - fade_row)
     gain = rng.uniform(0.8, 0.98) * (1.0 + x[None, :] + y[:, None])
     light = (np.minimum(gain, 1.0) * fade[:, None] * 255).astype(np.uint8)
-    lit = cv2.multiply(color, cv2.merge([light, light, light]), scale=1.0 / 255)
     faded = alpha.copy()
     faded[fade_row:] = alpha[fade_row:] * fade[fade_row:, None]
+    lit = cv2.multiply(color, cv2.merge([light, light, light]), scale=1.0 / 255)
+    lit = cv2.min(lit, cv2.merge([faded, faded, faded]))  # premultiplied: colour <= alpha
     return np.dstack([lit, faded])
 
 
@@ -286,7 +287,7 @@ def background(size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
     """A smooth, out-of-focus looking RGB background of ``size``: a few muted colour blobs."""
     grid = rng.integers(0, 256, (int(rng.integers(2, 5)), int(rng.integers(2, 5)), 3))
     base = rng.integers(20, 236) + rng.integers(-25, 26, 3)
-    muted = rng.uniform(0.15, 0.7)
+    muted = rng.uniform(0.1, 0.5)
     grid = np.clip(grid * muted + base * (1 - muted), 0, 255).astype(np.uint8)
     return Image.fromarray(grid, "RGB").resize(size, Image.Resampling.BICUBIC)
 
