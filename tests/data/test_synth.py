@@ -134,6 +134,26 @@ def test_plan_has_identities_and_an_identity_disjoint_80_10_10_partition() -> No
         assert len({id(t) for t, n in zip(plan.traits, plan.identity, strict=True) if n == i}) == 1
 
 
+def test_small_plans_still_have_all_three_splits() -> None:
+    for count in (40, 60):
+        assert (np.bincount(plan_dataset(count, seed=1).partition, minlength=3) > 0).all()
+
+
+def test_cli_writes_a_valid_folder_and_refuses_a_non_empty_one(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from faceattr.cli import app
+
+    out = tmp_path / "synth"
+    args = ["data", "synth", str(out), "--count", "8", "--seed", "1", "--workers", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "wrote 8 aligned + wild images" in result.output
+    assert check_celeba(out).ok
+    with pytest.raises(FileExistsError, match="not empty"):
+        generate_dataset(out, 8, progress=False)
+
+
 def test_generation_is_identical_for_any_worker_count(synth_root: Path, tmp_path: Path) -> None:
     generate_dataset(tmp_path, COUNT, seed=SEED, workers=1, progress=False)
     files = sorted(p.relative_to(synth_root) for p in synth_root.rglob("*") if p.is_file())

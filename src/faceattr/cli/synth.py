@@ -12,7 +12,7 @@ from faceattr.data.synth import MINORITY_FLIP_RATE, RENDERED_ATTRIBUTES, generat
 
 @data_app.command("synth")
 def synth(
-    out: Path = typer.Argument(..., help="Folder to write (created; existing files overwritten)."),
+    out: Path = typer.Argument(..., help="Folder to write (new or empty)."),
     count: int = typer.Option(1000, "--count", "-n", min=1, help="Number of images."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed writes the same files."),
     workers: int | None = typer.Option(

@@ -89,6 +89,10 @@ def _split_identities(sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray
     cuts = np.cumsum(SPLIT_FRACTIONS)[:2] * sizes.sum()
     split = np.empty(len(sizes), dtype=np.int8)
     split[order] = np.searchsorted(cuts, done)
+    if len(sizes) >= 3:  # small datasets still get a val and a test identity
+        for code, k in ((2, order[-1]), (1, order[-2])):
+            if not (split == code).any():
+                split[k] = code
     return split
 
 
@@ -215,10 +219,12 @@ def generate_dataset(
     ``list_bbox_celeba.txt`` in the official layout (whole-pixel coordinates; boxes span ears,
     skull top and chin), :data:`ALIGNED_BOX_FILE` (the same box in the aligned crops) and
     :data:`TRUTH_FILE` with the noise-free labels. ``workers``: processes (default: all CPUs; 0 or
-    1 draws in this process); the files are identical for any value.
+    1 draws in this process); the files are identical for any value. ``out`` must be new or empty.
     """
     start = time.perf_counter()
     root = Path(out)
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"{root} is not empty: write a synthetic dataset to a new folder")
     plan = plan_dataset(count, seed)
     for sub in (ALIGNED_DIR, WILD_DIR):
         (root / sub).mkdir(parents=True, exist_ok=True)
