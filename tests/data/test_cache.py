@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from typer.testing import CliRunner
 
 from faceattr.attributes import ATTRIBUTES
+from faceattr.cli import app
 from faceattr.data import cache_writer
 from faceattr.data.cache import (
     CROP_SOURCES,
@@ -268,3 +270,23 @@ def test_prepare_real_images(
     fresh = warp_to_uint8(decoded, cache.matrices[:1], SIZE)[0]
     np.testing.assert_array_equal(cache.get_batch([0]).images[0].permute(1, 2, 0).numpy(), fresh)
     assert cache.images[0, :, 5:58].std() > 10  # a real photo, not an empty row
+
+
+def test_the_prepare_command(fake_celeba: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    arguments = [
+        "data",
+        "prepare",
+        str(fake_celeba),
+        "--out",
+        str(tmp_path / "c"),
+        "--workers",
+        "0",
+    ]
+    result = runner.invoke(app, [*arguments, "--size", "32", "--split", "train,val"])
+    assert result.exit_code == 0, result.output
+    assert "(9 images, 32x32, margin 1.25)" in result.output
+    assert "crops from: landmarks 9, box 0, whole_image 0" in result.output
+    assert len(PackedCache(tmp_path / "c").split_indices("val")) == 3
+    refused = runner.invoke(app, [*arguments, "--size", "48", "--split", "train,val"])
+    assert refused.exit_code == 2 and "other arguments" in refused.output

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 from torchvision.transforms.functional import ten_crop as tv_ten_crop
+from typer.testing import CliRunner
 
+from faceattr.cli import app
 from faceattr.data.cache_writer import read_rgb
 from faceattr.data.celeba import CelebA, load_celeba
 from faceattr.evaluation.protocols import (
@@ -189,3 +191,15 @@ def test_protocols_of_real_images(
     assert a.images.shape == (20, SIZE, SIZE, 3) and a.images[:, :, 10:46].std() > 10
     rows = [int(np.flatnonzero(real_celeba.image_ids == i)[0]) for i in ids]
     np.testing.assert_array_equal(a.labels, real_celeba.labels[rows])
+
+
+def test_the_protocols_command(fake_celeba: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p"
+    arguments = ["data", "protocols", str(fake_celeba), "--out", str(out), "--workers", "0"]
+    result = CliRunner().invoke(app, [*arguments, "--protocols", "a,c", "--size", "28"])
+    assert result.exit_code == 0, result.output
+    assert "3 test images" in result.output
+    assert "C: crops from box 3, landmark_box 0, whole_image 0" in result.output
+    assert load_protocol(out, "C").batch([0]).shape == (1, 10, 28, 28, 3)
+    refused = CliRunner().invoke(app, [*arguments, "--protocols", "A,X"])
+    assert refused.exit_code == 2 and "unknown protocols ['X']" in refused.output

@@ -93,7 +93,8 @@ def protocols(
         raise typer.Exit(2) from error
     typer.echo(f"{len(manifest.image_ids)} {split} images in {manifest.seconds:.1f} s -> {out}")
     for name, counts in manifest.crop_counts.items():
-        typer.echo(f"  {name}: crops from {counts}")
+        used = {k: v for k, v in counts.__dict__.items() if name == "A" or k != "landmarks"}
+        typer.echo(f"  {name}: crops from " + ", ".join(f"{k} {v}" for k, v in used.items()))
     typer.echo(f"skipped (unreadable): {len(manifest.skipped)}")
     for image_id, reason in manifest.skipped[:10]:
         typer.echo(f"  {image_id}: {reason}")

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from faceattr.data.formats import SPLIT_CODES
 from faceattr.geometry.affine import Size, as_hw, similarity_matrix
 
 CACHE_FORMAT = "faceattr-packed-cache"
@@ -56,7 +57,6 @@ CROP_SOURCES = ("landmarks", "box", "whole_image")
 """Index -> what a crop was built from: the AFFACT box of the landmarks, the detector/dataset box,
 or the whole image (neither known)."""
 PENDING, WRITTEN, SKIPPED = 0, 1, 2
-SPLITS = {"train": 0, "val": 1, "test": 2}
 
 
 @dataclass(frozen=True)
@@ -196,9 +196,11 @@ class PackedCache:
         """Sorted rows of the written images of ``split`` ("train", "val", "test"; None for all)."""
         keep = self.status == WRITTEN
         if split is not None:
-            if split not in SPLITS:
-                raise ValueError(f"unknown split {split!r}; expected one of {sorted(SPLITS)}")
-            keep &= self.partition == SPLITS[split]
+            if split not in SPLIT_CODES:
+                raise ValueError(
+                    f"unknown split {split!r}; expected one of {', '.join(SPLIT_CODES)}"
+                )
+            keep &= self.partition == SPLIT_CODES[split]
         return np.flatnonzero(keep)
 
     def get_batch(self, indices: Sequence[int] | np.ndarray) -> CacheBatch:

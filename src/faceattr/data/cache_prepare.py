@@ -30,7 +30,6 @@ from faceattr.data.cache import (
     PENDING,
     SKIPPED,
     SKIPPED_FILE,
-    SPLITS,
     WRITTEN,
     CacheInfo,
 )
@@ -173,7 +172,7 @@ def prepare_cache(
     started = time.perf_counter()
     root, out = Path(root), Path(out)
     data = load_celeba(root, image_set=image_set, annotation_dirs=annotation_dirs)
-    rows = _selected_rows(data, splits)
+    rows = data.split_indices(list(splits) or "all")  # present images only
     info = CacheInfo(
         size=size,
         margin=float(margin),
@@ -216,18 +215,6 @@ def prepare_cache(
         crop_sources=done.crop_sources,
         seconds=time.perf_counter() - started,
     )
-
-
-def _selected_rows(data: CelebA, splits: Sequence[str]) -> np.ndarray:
-    keep = np.asarray(data.present, dtype=bool).copy()
-    if splits:
-        unknown = sorted(set(splits) - set(SPLITS))
-        if unknown:
-            raise ValueError(f"unknown splits {unknown}; expected some of {sorted(SPLITS)}")
-        if data.partition is None:
-            raise ValueError("--split needs a partition file (list_eval_partition), none was found")
-        keep &= np.isin(data.partition, [SPLITS[s] for s in splits])
-    return np.flatnonzero(keep)
 
 
 def _source(data: CelebA, rows: np.ndarray, row: int) -> SourceImage:
