@@ -80,7 +80,7 @@ def warp_affine(
     work_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     source = images.to(work_dtype)
     if images.dtype == torch.uint8:
-        source = source / 255.0
+        source = source.div_(255.0)  # a new tensor: to() converted it
     theta = grid_theta(matrices, (images.shape[2], images.shape[3]), (height, width))
     theta = theta.to(device=images.device, dtype=work_dtype)
     grid = _sampling_grid(theta, height, width)
