@@ -14,20 +14,31 @@ milliseconds per image (all threads and processes; steadier on a shared machine)
 
 from __future__ import annotations
 
-import multiprocessing
-import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
+import os
 
-import numpy as np
-import torch
-import torchvision.transforms.v2.functional as TF
-import typer
-from PIL import Image, ImageFilter
+# On a shared machine, OpenMP threads that spin while waiting lose their time slices and slow
+# torch's multi-threaded ops several-fold; waiting passively avoids that (set before torch loads).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from faceattr.geometry import AffactAugment, AffactJitter, affact_alignment_matrix, invert
+import multiprocessing  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torchvision.transforms.v2.functional as TF  # noqa: E402
+import typer  # noqa: E402
+from PIL import Image, ImageFilter  # noqa: E402
+
+from faceattr.geometry import (  # noqa: E402
+    AffactAugment,
+    AffactJitter,
+    affact_alignment_matrix,
+    invert,
+)
 
 CELEBA_IMAGES = Path(__file__).resolve().parents[1].parent / "shared/celeba/img_align_celeba"
 MEAN_ALIGNED_LANDMARKS = np.array(
