@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from faceattr.data.cache import INFO_FILE, SPLITS, CacheInfo, PackedCache
+from faceattr.data.cache import INFO_FILE, CacheInfo, PackedCache
 from faceattr.data.cache_prepare import loose_crop_matrices, prepare_cache
 from faceattr.data.cache_writer import warp_to_uint8
-from faceattr.data.celeba import CelebA, load_celeba
+from faceattr.data.celeba import SPLITS, CelebA, load_celeba
 from faceattr.data.dataset import CelebADataset
 from faceattr.geometry.affine import Size
 from faceattr.training.config import DataConfig
