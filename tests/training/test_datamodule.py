@@ -45,16 +45,16 @@ def test_prepare_writes_the_cache_once(synth_root: Path, synth_cache: Path, tmp_
     assert not cache_is_ready(synth_cache, data)  # 48 px, not 32
     faces.setup("fit")
     assert faces.train_labels().shape[1] == 3
-    assert len(faces.train_dataloader()) == -(-len(faces.splits["train"].positions) // 64)
+    assert len(faces.train_dataloader()) == len(faces.splits["train"].positions) // 64
 
 
-def test_shards_split_every_epoch_evenly_and_differently() -> None:
+def test_training_shards_are_even_whole_batches_changing_every_epoch() -> None:
     positions = np.arange(103)
     shards = [ShardedBatches(positions, 10, seed=3, rank=r, world=2) for r in range(2)]
     seen = [[i for batch in shard for i in batch] for shard in shards]
-    assert len(seen[0]) == len(seen[1]) == 51
+    assert len(seen[0]) == len(seen[1]) == 50
     assert not set(seen[0]) & set(seen[1])
-    assert len(shards[0]) == len(list(shards[0])) == 6
+    assert len(shards[0]) == len(list(shards[0])) == 5
     for shard in shards:
         shard.set_epoch(1)
     assert [i for batch in shards[0] for i in batch] != seen[0]
@@ -64,7 +64,8 @@ def test_shards_split_every_epoch_evenly_and_differently() -> None:
 def test_evaluation_shards_cover_every_image_once() -> None:
     positions = np.arange(7)
     shards = [
-        ShardedBatches(positions, 2, shuffle=False, rank=r, world=3, even=False) for r in range(3)
+        ShardedBatches(positions, 2, shuffle=False, rank=r, world=3, drop_last=False)
+        for r in range(3)
     ]
     covered = sorted(i for shard in shards for batch in shard for i in batch)
     assert covered == list(range(7))

@@ -10,7 +10,7 @@ after transfer (``faceattr.training.transform``), so both paths feed the model t
   loose crop as ``faceattr data prepare`` would store.
 
 Batches are shuffled per epoch from ``(seed, epoch)``; under DDP each process takes every
-``world_size``-th image of the epoch (the same number on every process while training).
+``world_size``-th image of the epoch; training drops the last incomplete batch.
 """
 
 from __future__ import annotations
@@ -150,8 +150,9 @@ class CropSpec:
 class ShardedBatches(Sampler[list[int]]):
     """This process's batches of ``positions`` for an epoch: shuffled from ``(seed, epoch)`` when
     ``shuffle``, every ``world``-th position from ``rank`` on, cut into batches sorted for the
-    cache reader. ``even`` first trims the epoch to a multiple of ``world``, so that every DDP
-    process takes the same number of steps (as ``DistributedSampler(drop_last=True)``)."""
+    cache reader. ``drop_last`` (training) trims the epoch to whole batches in every process, so
+    every DDP process takes the same number of steps and no batch of one image reaches a
+    BatchNorm layer; the images left out change with each epoch's shuffle."""
 
     def __init__(
         self,
@@ -162,7 +163,7 @@ class ShardedBatches(Sampler[list[int]]):
         seed: int = 0,
         rank: int = 0,
         world: int = 1,
-        even: bool = True,
+        drop_last: bool = True,
     ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -174,28 +175,25 @@ class ShardedBatches(Sampler[list[int]]):
         self.seed = seed
         self.rank = rank
         self.world = world
-        self.even = even
+        self.drop_last = drop_last
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose shuffle the next iteration yields (Lightning calls this)."""
         self.epoch = epoch
 
-    def _mine(self) -> np.ndarray:
+    def __len__(self) -> int:
+        if self.drop_last:
+            return len(self.positions) // self.world // self.batch_size
+        return -(-len(range(self.rank, len(self.positions), self.world)) // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
         order = self.positions
         if self.shuffle:
             order = np.random.default_rng([self.seed, self.epoch]).permutation(order)
-        if self.even:
-            order = order[: len(order) // self.world * self.world]
-        return order[self.rank :: self.world]
-
-    def __len__(self) -> int:
-        total = len(self.positions)
-        count = total // self.world if self.even else len(range(self.rank, total, self.world))
-        return -(-count // self.batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        mine = self._mine()
+        if self.drop_last:
+            order = order[: len(self) * self.batch_size * self.world]
+        mine = order[self.rank :: self.world]
         for start in range(0, len(mine), self.batch_size):
             yield np.sort(mine[start : start + self.batch_size]).tolist()
 
@@ -336,7 +334,7 @@ class FaceDataModule(pl.LightningDataModule):
         return self.splits["train"].labels
 
     def loader(self, split: FaceSplit, train: bool) -> DataLoader[FaceBatch]:
-        """A loader of whole batches of ``split``: shuffled and evenly sharded when ``train``."""
+        """A loader of whole batches of ``split``: shuffled, whole batches only, when ``train``."""
         batch_size = self.data.batch_size
         if not train:
             batch_size = self.data.eval_batch_size or batch_size
@@ -350,7 +348,7 @@ class FaceDataModule(pl.LightningDataModule):
             seed=self.seed,
             rank=rank,
             world=world,
-            even=train,
+            drop_last=train,
         )
         return DataLoader(
             split.dataset,
