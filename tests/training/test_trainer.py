@@ -16,6 +16,8 @@ import torch
 
 from faceattr.training import load_checkpoint, load_config, train
 from faceattr.training.checkpoint import safe_torch_load
+from faceattr.training.datamodule import FaceDataModule
+from faceattr.training.losses import pos_weight_from_labels
 
 RUN_FILES = (
     "config.yaml",
@@ -83,11 +85,15 @@ def test_checkpoints_of_a_run_rebuild_the_same_model(tiny_config) -> None:
     assert "faceattr_rng" in safe_torch_load(result.checkpoint)
 
 
-def test_decoding_path_trains_like_the_cache(tiny_config) -> None:
-    result = train(tiny_config("trainer.epochs=1", "data.limit_train=64", cache=False))
+def test_decoding_path_trains_with_class_weights(tiny_config) -> None:
+    overrides = ["trainer.epochs=1", "data.limit_train=64", "data.attributes=[Male,Smiling]"]
+    result = train(tiny_config(*overrides, "loss.pos_weight=true", cache=False))
     assert result.epochs == 1
     assert 0.0 <= result.metrics["val/mean_accuracy"] <= 1.0
-    assert (result.best / "model.safetensors").is_file()
+    weights = safe_torch_load(result.checkpoint)["state_dict"]["loss.pos_weight"]
+    data = tiny_config(*overrides, cache=False).data
+    labels = FaceDataModule(data, ["Male", "Smiling"], 36).split("train", 64).labels
+    assert torch.allclose(weights, pos_weight_from_labels(labels))
 
 
 def wait_for(path: Path, process: subprocess.Popen[bytes], timeout: float) -> None:
