@@ -7,6 +7,7 @@ is byte-identical for any number of workers.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -32,10 +33,10 @@ from faceattr.data.formats import (
     write_partition,
 )
 from faceattr.data.synth.draw import apply
+from faceattr.data.synth.label_stats import load_label_stats
 from faceattr.data.synth.labels import (
     MINORITY_FLIP_RATE,
     add_label_noise,
-    celeba_label_model,
     sample_identity_labels,
 )
 from faceattr.data.synth.render import (
@@ -54,6 +55,13 @@ ALIGNED_BOX_FILE = "list_bbox_align_celeba.txt"  # not in CelebA; faceattr's dat
 IMAGES_PER_IDENTITY = (5, 20)
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 _PLAN, _TRAITS, _IMAGE, _NOISE = range(4)  # independent random streams per seed
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes started fresh (never forked from a process that may hold thread locks,
+    e.g. after torch was imported), each with single-threaded OpenCV."""
+    context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(workers, context, initializer=cv2.setNumThreads, initargs=(1,))
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -119,9 +127,7 @@ def plan_dataset(
     first = np.cumsum(sizes) - sizes
     traits = [sample_traits(truth[i], traits_rng) for i in first]
     truth = truth[order]
-    labels = add_label_noise(
-        truth, celeba_label_model().frequency, _rng(seed, _NOISE), minority_flip
-    )
+    labels = add_label_noise(truth, load_label_stats().frequency, _rng(seed, _NOISE), minority_flip)
     return DatasetPlan(
         image_ids=np.array([f"{i:06d}.jpg" for i in range(1, count + 1)]),
         identity=numbers[owner[order]],
@@ -182,7 +188,7 @@ def render_array(
     workers = os.cpu_count() or 1 if workers is None else max(1, workers)
     if workers == 1:
         return np.stack([_draw_small(t) for t in tasks])
-    with ProcessPoolExecutor(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+    with _pool(workers) as pool:
         return np.stack(list(pool.map(_draw_small, tasks, chunksize=32)))
 
 
@@ -240,7 +246,7 @@ def generate_dataset(
             results.append(_draw_image(task))
             bar.update()
     else:
-        with ProcessPoolExecutor(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+        with _pool(workers) as pool:
             results = []
             for result in pool.map(
                 _draw_image, tasks, chunksize=max(1, min(64, count // (8 * workers)))

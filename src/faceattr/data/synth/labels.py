@@ -9,6 +9,7 @@ every image on its own still follows the same joint distribution.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -17,6 +18,7 @@ from scipy.special import ndtri
 
 from faceattr.attributes import ATTRIBUTES, attribute_indices
 from faceattr.data.synth.label_stats import LabelStats, load_label_stats
+from faceattr.data.synth.render import resolve_labels
 
 # Attributes fixed for an identity: every image of one person carries the same value.
 IDENTITY_ATTRIBUTES: tuple[str, ...] = (
@@ -70,28 +72,53 @@ class LabelModel:
     """A Gaussian copula over binary labels: ``label = z > t`` with ``z ~ N(0, correlation)``."""
 
     names: tuple[str, ...]
-    frequency: np.ndarray  # (K,) target positive rates
-    thresholds: np.ndarray  # (K,)
+    frequency: np.ndarray  # (K,) positive rate of each sampled label
     correlation: np.ndarray  # (K, K) positive definite
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """Latent thresholds, (K,): a label is 1 where its latent normal exceeds them."""
+        return ndtri(1.0 - np.clip(self.frequency, 1e-9, 1 - 1e-9))
 
     @classmethod
     def from_stats(cls, stats: LabelStats) -> LabelModel:
         """The copula reproducing ``stats``' frequencies and (as far as possible) correlations."""
-        return cls(
-            names=stats.names,
-            frequency=stats.frequency,
-            thresholds=ndtri(1.0 - np.clip(stats.frequency, 1e-9, 1 - 1e-9)),
-            correlation=nearest_correlation(stats.tetrachoric),
-        )
+        return cls(stats.names, stats.frequency, nearest_correlation(stats.tetrachoric))
+
+    def calibrated(
+        self,
+        transform: Callable[[np.ndarray], np.ndarray],
+        target: np.ndarray,
+        samples: int = 40_000,
+        iterations: int = 8,
+    ) -> LabelModel:
+        """This copula with frequencies moved so that ``transform``-ed samples (e.g. labels after
+        :func:`~faceattr.data.synth.render.resolve_labels`) have positive rates ``target``.
+
+        Fixed-point iteration on the log-odds over one fixed set of latent samples (deterministic).
+        """
+        z = np.random.default_rng(0).standard_normal((samples, len(self.names)))
+        z = z @ np.linalg.cholesky(self.correlation).T
+        target = np.clip(target, 1e-4, 1 - 1e-4)
+        model = self
+        for _ in range(iterations):
+            got = np.clip(
+                transform((z > model.thresholds).astype(np.uint8)).mean(axis=0), 1e-4, 1 - 1e-4
+            )
+            logit = np.log(model.frequency / (1 - model.frequency))
+            logit += np.log(target / (1 - target)) - np.log(got / (1 - got))
+            model = LabelModel(self.names, 1 / (1 + np.exp(-logit)), self.correlation)
+        return model
 
 
 @cache
 def celeba_label_model() -> LabelModel:
-    """The copula fitted to CelebA's official labels (the shipped statistics)."""
-    model = LabelModel.from_stats(load_label_stats())
-    if model.names != ATTRIBUTES:
+    """The copula fitted to CelebA's official labels (the shipped statistics), calibrated so that
+    the labels the renderer can draw (:func:`resolve_labels`) keep CelebA's frequencies."""
+    stats = load_label_stats()
+    if stats.names != ATTRIBUTES:
         raise ValueError("shipped label statistics do not list faceattr.ATTRIBUTES in order")
-    return model
+    return LabelModel.from_stats(stats).calibrated(resolve_labels, stats.frequency)
 
 
 def sample_labels(n: int, rng: np.random.Generator, model: LabelModel | None = None) -> np.ndarray:
