@@ -46,8 +46,8 @@ ATTRIBUTES: tuple[str, ...] = (
 ATTRIBUTE_INDEX: dict[str, int] = {name: i for i, name in enumerate(ATTRIBUTES)}
 
 
-def attribute_indices(names: "list[str] | tuple[str, ...]") -> list[int]:
-    """Column indices of ``names`` in :data:`ATTRIBUTES`; raises ``KeyError`` naming an unknown one."""
+def attribute_indices(names: list[str] | tuple[str, ...]) -> list[int]:
+    """Column indices of ``names`` in :data:`ATTRIBUTES`; a ``KeyError`` names an unknown one."""
     out = []
     for name in names:
         if name not in ATTRIBUTE_INDEX:

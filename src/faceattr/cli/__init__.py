@@ -8,11 +8,13 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(help="Read, check, generate and prepare CelebA-format datasets.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Read, check, generate and prepare CelebA-format datasets.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 
 # Command modules register themselves on the apps above.
-from faceattr.cli import data, demo, landmarks, prepare, stats, synth  # noqa: E402,F401
+from faceattr.cli import data, demo, landmarks, prepare, stats, synth, train  # noqa: E402,F401
 
 
 def main() -> None:
