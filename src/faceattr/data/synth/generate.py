@@ -182,7 +182,8 @@ def render_array(
     """Aligned faces for ``labels`` (N, 40; consistent, see :func:`resolve_labels`), each row a new
     identity, box-downsampled to ``size`` (width, height): (N, height, width, 3) uint8, no files.
 
-    For quick experiments (learnability checks, demos); deterministic for any ``workers``.
+    For quick experiments (learnability checks, demos); deterministic for any ``workers`` (which
+    start fresh, as in :func:`generate_dataset`).
     """
     tasks = [(row, seed, i, size) for i, row in enumerate(np.asarray(labels, dtype=np.uint8))]
     workers = os.cpu_count() or 1 if workers is None else max(1, workers)
@@ -226,6 +227,8 @@ def generate_dataset(
     skull top and chin), :data:`ALIGNED_BOX_FILE` (the same box in the aligned crops) and
     :data:`TRUTH_FILE` with the noise-free labels. ``workers``: processes (default: all CPUs; 0 or
     1 draws in this process); the files are identical for any value. ``out`` must be new or empty.
+    Workers start fresh (forkserver), so a script calling this needs the usual
+    ``if __name__ == "__main__":`` guard.
     """
     start = time.perf_counter()
     root = Path(out)
