@@ -91,8 +91,9 @@ class CachedFaces(Dataset[FaceBatch]):
 
 
 class DecodedFaces(Dataset[FaceBatch]):
-    """Batches decoded from JPEG: ``dataset[positions] -> FaceBatch``; unreadable images are
-    left out of their batch (``CelebADataset`` warns about each)."""
+    """Batches decoded from JPEG: ``dataset[positions] -> FaceBatch``, each image warped into
+    the loose crop ``faceattr data prepare`` would store (from the same annotations, indexed by
+    CelebA row); unreadable images are left out of their batch (``CelebADataset`` warns)."""
 
     def __init__(
         self,
@@ -136,15 +137,26 @@ class DecodedFaces(Dataset[FaceBatch]):
 
 @dataclass(frozen=True)
 class CropSpec:
-    """A crop kind at the model's input size (see :func:`faceattr.training.crops.crop_matrices`)."""
+    """A crop kind at the model's input size (see :func:`faceattr.training.crops.crop_matrices`);
+    ``canonical_landmarks`` gives faces without landmarks the aligned set's mean ones."""
 
     kind: str
     out_size: tuple[int, int]
     box_scale: float
+    canonical_landmarks: bool = False
+
+    def _landmarks(self, landmarks: np.ndarray) -> np.ndarray:
+        return fill_canonical_landmarks(landmarks) if self.canonical_landmarks else landmarks
+
+    def check(self, landmarks: np.ndarray, boxes: np.ndarray, image_ids: np.ndarray) -> None:
+        """Raise ``ValueError`` naming the images that lack what the crop needs."""
+        check_crop_inputs(self.kind, self._landmarks(landmarks), boxes, image_ids)
 
     def matrices(self, landmarks: np.ndarray, boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
         """Source -> crop matrices of these faces."""
-        return crop_matrices(self.kind, landmarks, boxes, sizes, self.out_size, self.box_scale)
+        return crop_matrices(
+            self.kind, self._landmarks(landmarks), boxes, sizes, self.out_size, self.box_scale
+        )
 
 
 class ShardedBatches(Sampler[list[int]]):
@@ -234,7 +246,7 @@ class FaceDataModule(pl.LightningDataModule):
         self.data = data
         self.attributes = tuple(attributes)
         height, width = (out_size, out_size) if isinstance(out_size, int) else out_size
-        self.crop = CropSpec(data.crop, (height, width), data.box_scale)
+        self.crop = CropSpec(data.crop, (height, width), data.box_scale, data.canonical_landmarks)
         self.seed = seed
         self.splits: dict[str, FaceSplit] = {}
         self._source: PackedCache | CelebA | None = None
@@ -252,14 +264,17 @@ class FaceDataModule(pl.LightningDataModule):
             workers=self.data.workers,
         )
 
-    def setup(self, stage: str | None = None) -> None:
-        """Open the cache (or the annotations) and plan the training and validation splits."""
+    def _open(self) -> PackedCache | CelebA:
         if self._source is None:
             self._source = (
                 PackedCache(self.data.cache)
                 if self.data.cache is not None
                 else load_celeba(self.data.root, self.data.image_set)
             )
+        return self._source
+
+    def setup(self, stage: str | None = None) -> None:
+        """Open the cache (or the annotations) and plan the training and validation splits."""
         limits = {"train": self.data.limit_train, self.data.val_split: self.data.limit_val}
         for split, limit in limits.items():
             if split not in self.splits:
@@ -269,12 +284,9 @@ class FaceDataModule(pl.LightningDataModule):
         """The images of split ``name`` (a seeded subset of ``limit`` of them)."""
         if name not in SPLITS:
             raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
-        if self._source is None:
-            self.setup()
-        source = self._source
+        source = self._open()
         if isinstance(source, PackedCache):
             return self._cached_split(source, name, limit)
-        assert source is not None
         return self._decoded_split(source, name, limit)
 
     def _columns(self, names: Sequence[str], where: str) -> list[int]:
@@ -282,14 +294,6 @@ class FaceDataModule(pl.LightningDataModule):
         if missing:
             raise KeyError(f"{where} has no attribute {missing[0]!r}")
         return [list(names).index(a) for a in self.attributes]
-
-    def _source_annotations(
-        self, landmarks: np.ndarray, boxes: np.ndarray, image_ids: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if self.data.canonical_landmarks:
-            landmarks = fill_canonical_landmarks(landmarks)
-        check_crop_inputs(self.crop.kind, landmarks, boxes, image_ids)
-        return landmarks, boxes
 
     def _cached_split(self, cache: PackedCache, name: str, limit: int | None) -> FaceSplit:
         rows = subset(cache.split_indices(name), limit, self.seed)
@@ -301,7 +305,7 @@ class FaceDataModule(pl.LightningDataModule):
         to_cache = cache.matrices[rows]
         landmarks = to_source(to_cache, cache.landmarks[rows])
         boxes = corners_to_boxes(to_source(to_cache, cache.boxes[rows]))
-        landmarks, boxes = self._source_annotations(landmarks, boxes, cache.image_ids[rows])
+        self.crop.check(landmarks, boxes, cache.image_ids[rows])
         sizes = np.tile(np.asarray(ALIGNED_IMAGE_SIZE, np.float64), (len(rows), 1))
         crops = np.full((len(cache), 2, 3), np.nan)
         crops[rows] = loose_to_crop_matrices(self.crop.matrices(landmarks, boxes, sizes), to_cache)
@@ -317,13 +321,10 @@ class FaceDataModule(pl.LightningDataModule):
         landmarks = celeba.landmarks if celeba.landmarks is not None else np.full((n, 5, 2), np.nan)
         boxes = celeba.boxes if celeba.boxes is not None else np.full((n, 4), np.nan)
         landmarks, boxes = landmarks.astype(np.float64), boxes.astype(np.float64)
-        filled = landmarks.copy()
-        filled[rows], boxes[rows] = self._source_annotations(
-            landmarks[rows], boxes[rows], celeba.image_ids[rows]
-        )
+        self.crop.check(landmarks[rows], boxes[rows], celeba.image_ids[rows])
         images = CelebADataset(celeba, rows, self.attributes)
         dataset = DecodedFaces(
-            images, filled, boxes, self.crop, self.data.cache_size, self.data.cache_margin
+            images, landmarks, boxes, self.crop, self.data.cache_size, self.data.cache_margin
         )
         labels = np.asarray(celeba.labels[rows][:, images.columns], dtype=np.uint8)
         return FaceSplit(dataset, np.arange(len(rows)), labels)

@@ -114,10 +114,10 @@ def new_run_dir(settings: TrainerConfig) -> Path:
         return Path(settings.run_dir)
     if os.environ.get(RUN_DIR_ENV):
         return Path(os.environ[RUN_DIR_ENV])
-    if process_rank() != 0:
+    if process_rank() != 0 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise RuntimeError(
-            "this process is not the first of a distributed run and does not know the run folder: "
-            "set trainer.run_dir to a folder every process can reach"
+            "a distributed launch (torchrun, SLURM) starts every process at once, so they cannot "
+            "agree on a new timestamped folder: set trainer.run_dir to one they can all reach"
         )
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(settings.output_dir) / f"{stamp}-{settings.name}"
