@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MultilabelAccuracy
@@ -14,11 +15,7 @@ from faceattr.models import AttributeModel, logits_to_probabilities
 from faceattr.training.config import OptimizerConfig
 from faceattr.training.datamodule import FaceBatch, FaceDataModule
 from faceattr.training.losses import AttributeLoss, pos_weight_from_labels
-from faceattr.training.rng import capture_rng_state, restore_rng_state
 from faceattr.training.transform import FaceTransform
-
-RNG_KEY = "faceattr_rng"
-"""Where a Lightning checkpoint keeps the random states (global and augmentation)."""
 
 
 def build_optimizer(model: AttributeModel, settings: OptimizerConfig) -> torch.optim.Optimizer:
@@ -93,7 +90,6 @@ class AttributeModule(pl.LightningModule):
         self.val_metrics = AttributeMetrics(len(model.attributes))
         self.test_metrics = AttributeMetrics(len(model.attributes))
         self.generator: torch.Generator | None = None
-        self._restored_rng: dict[str, Any] | None = None
 
     def setup(self, stage: str) -> None:
         """Positive-class weights from the training labels, channels-last and compilation."""
@@ -107,13 +103,16 @@ class AttributeModule(pl.LightningModule):
         if self.compile_model:
             self.model.compile()
 
-    def on_fit_start(self) -> None:
-        """Seed the augmentation generator on the device (or restore it when resuming)."""
-        self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(self.seed + self.global_rank)
-        if self._restored_rng is not None:
-            restore_rng_state(self._restored_rng, self.generator)
-            self._restored_rng = None
+    def on_train_epoch_start(self) -> None:
+        """Seed this epoch's random draws (augmentation, dropout) from (seed, rank, epoch): the
+        same in a resumed run as in an unbroken one, and different in every DDP process."""
+        seed = int(
+            np.random.SeedSequence(
+                [self.seed, self.global_rank, self.current_epoch]
+            ).generate_state(1)[0]
+        )
+        torch.manual_seed(seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Crop, augment (training only) and normalise the batch where it now lives."""
@@ -172,11 +171,3 @@ class AttributeModule(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """The configured optimiser (plateaus are handled by ``ReduceLROnPlateauReloadBest``)."""
         return build_optimizer(self.model, self.optimizer_settings)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the random states with the checkpoint, so a resumed run draws what it would have."""
-        checkpoint[RNG_KEY] = capture_rng_state(self.generator)
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Hold the saved random states until the generator exists (``on_fit_start``)."""
-        self._restored_rng = checkpoint.get(RNG_KEY)

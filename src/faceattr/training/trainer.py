@@ -6,7 +6,7 @@ A run writes ``<output_dir>/<timestamp>-<name>/``::
     environment.json   versions, device, git commit
     metrics.csv        one row per epoch: losses, accuracies, learning rates
     tensorboard/       TensorBoard event files
-    checkpoints/last.ckpt   Lightning's full state (optimiser, schedules, RNG, epoch), every epoch
+    checkpoints/last.ckpt   Lightning's full state (optimiser, schedules, epoch), every epoch
     best/, last/       model.safetensors + model.json (``faceattr.training.load_checkpoint``)
 
 Several GPUs or nodes: Lightning's DDP. On one machine ``trainer.devices=4 trainer.strategy=ddp``
@@ -212,7 +212,8 @@ def build_trainer(
 
 def train(config: TrainConfig, resume: str | Path | None = None) -> RunResult:
     """Train as ``config`` says; ``resume`` continues the run folder of a stopped run from its
-    ``checkpoints/last.ckpt`` (optimiser, schedules, random states, epoch)."""
+    ``checkpoints/last.ckpt`` (optimiser, schedules, epoch). Random draws are seeded per epoch
+    from (seed, rank, epoch), so the resumed epochs draw what the unbroken run would have."""
     started = time.perf_counter()
     settings = config.trainer
     run_dir = Path(resume) if resume is not None else new_run_dir(settings)
