@@ -98,6 +98,13 @@ def test_a_yaml_error_names_file_and_line(tmp_path: Path) -> None:
         load_config(broken)
 
 
+def test_a_bad_key_in_a_recipe_names_file_line_and_key(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("data:\n  root: /x\nmodel:\n  name: facenet-mtl\n  nope: 3\n")
+    with pytest.raises(ConfigError, match=r"recipe\.yaml:5: model\.nope"):
+        load_config(recipe)
+
+
 def test_overrides_win_and_the_saved_config_reads_back(tmp_path: Path) -> None:
     config = load_config(
         CONFIGS / "affact_resnet50.yaml",

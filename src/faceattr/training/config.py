@@ -240,10 +240,24 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 
-def _omegaconf_error(error: OmegaConfBaseException, source: str) -> ConfigError:
+def key_line(path: Path, key: str) -> int | None:
+    """The line of ``path`` setting the dotted ``key`` (its sections nested by indentation)."""
+    parts, depth = key.split("."), 0
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        indent = len(line) - len(line.lstrip())
+        if line.lstrip().startswith(f"{parts[depth]}:") and indent >= 2 * depth:
+            depth += 1
+            if depth == len(parts):
+                return number
+    return None
+
+
+def _omegaconf_error(error: OmegaConfBaseException, source: str, path: Path | None) -> ConfigError:
     key = getattr(error, "full_key", None) or "?"
     message = str(getattr(error, "msg", error)).splitlines()[0]
-    return ConfigError(f"{source}: {key}: {message}")
+    line = key_line(path, key) if path is not None and key != "?" else None
+    where = f"{source}:{line}" if line else source
+    return ConfigError(f"{where}: {key}: {message}")
 
 
 def _read_yaml(path: Path) -> Any:
@@ -267,13 +281,13 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Train
     try:
         layers.append(OmegaConf.from_dotlist(list(overrides)))
     except OmegaConfBaseException as error:
-        raise _omegaconf_error(error, "overrides") from None
+        raise _omegaconf_error(error, "overrides", None) from None
     source = str(path) if path is not None else "config"
     try:
         merged = OmegaConf.merge(*layers)
         config = OmegaConf.to_object(merged)
     except OmegaConfBaseException as error:
-        raise _omegaconf_error(error, source) from None
+        raise _omegaconf_error(error, source, Path(path) if path is not None else None) from None
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
     assert isinstance(config, TrainConfig)
