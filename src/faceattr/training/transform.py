@@ -14,10 +14,6 @@ from faceattr.geometry.jitter import AffactJitter
 from faceattr.models import InputConfig
 from faceattr.training.datamodule import FaceBatch
 
-CPU_CHUNK_PIXELS = 8 * 224 * 224
-"""On a CPU, ``AffactAugment`` works through a batch eight 224x224 crops at a time (to stay in
-cache); smaller crops go in proportionally larger chunks (36x36: the whole batch), which is about
-1.6x faster there."""
 LUMA = (0.299, 0.587, 0.114)
 """ITU-R 601 weights, as PIL's ``convert("L")`` (the plain preprocessing path) uses."""
 
@@ -64,9 +60,7 @@ class FaceTransform:
         self, batch: FaceBatch, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Augmented, normalised inputs and float targets."""
-        height, width = self.input_config.size
-        chunk = max(CPU_CHUNK_PIXELS // (height * width), 8)
-        augment = AffactAugment(self.jitter, (height, width), cpu_chunk=chunk)
+        augment = AffactAugment(self.jitter, self.input_config.size)
         images = augment(batch.images, batch.crops, generator=generator).images
         labels = batch.labels
         if self.seed000_offline:
