@@ -5,7 +5,10 @@ random pixels) and produce 224x224 float crops in [0, 1] with the SAME drawn per
 alignment + scale/rotation/shift/mirror as one warp, Gaussian blur, gamma. The per-image
 pipeline is a fast one: one PIL ``Image.transform`` (rotate/scale/crop/flip in one go), PIL's
 ``GaussianBlur``, torchvision's gamma lookup table, then a float tensor, in ``--workers``
-processes (as DataLoader workers, one thread each). Reported: images/s of wall-clock time and CPU
+processes (as DataLoader workers, one thread each). The batched path gets the faces as the packed
+cache hands them over (uint8, ``(N, 3, H, W)`` views of ``(N, H, W, 3)`` memory) and runs on CPU
+with both of its kernels: OpenCV per image in ``--threads`` threads (the default) and the batched
+torch one (``cpu_kernel="torch"``, the GPU path). Reported: images/s of wall-clock time and CPU
 milliseconds per image (all threads and processes; steadier on a shared machine), each the best of
 ``--trials`` alternating timings.
 
@@ -143,22 +146,26 @@ def main(
         torch.set_num_threads(threads)
     faces, source = load_faces(images, seed)
     tensor = torch.from_numpy(np.stack([np.asarray(f) for f in faces])).permute(0, 3, 1, 2)
-    tensor = tensor.contiguous()
     rng = np.random.default_rng(seed)
     landmarks = MEAN_ALIGNED_LANDMARKS + rng.normal(0, 2.0, size=(images, 5, 2))
     alignment = affact_alignment_matrix(landmarks, size)
     augment = AffactAugment(AffactJitter(), size)
+    with_torch = AffactAugment(AffactJitter(), size, cpu_kernel="torch")
+    drawn = augment(tensor, alignment, landmarks, torch.Generator().manual_seed(seed))
+    again = with_torch(tensor, alignment, landmarks, torch.Generator().manual_seed(seed))
+    kernels = 255 * (drawn.images - again.images).abs()
     generator = torch.Generator().manual_seed(seed)
-    drawn = augment(tensor, alignment, landmarks, generator)
 
-    def batched(device: torch.device, batch_size: int, faces: torch.Tensor) -> Callable[[], float]:
+    def batched(
+        device: torch.device, batch_size: int, faces: torch.Tensor, kernel: AffactAugment
+    ) -> Callable[[], float]:
         on_device = faces.to(device)
         matrices = np.concatenate([alignment] * (len(faces) // images))
 
         def run() -> float:
             for i in range(0, len(faces), batch_size):
                 rows = slice(i, i + batch_size)
-                augment(on_device[rows], matrices[rows], None, generator)
+                kernel(on_device[rows], matrices[rows], None, generator)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             return 0.0
@@ -176,8 +183,9 @@ def main(
     reference = torch.cat([run_per_image(job) for job in jobs])
     difference = (reference - drawn.images).abs().median().item()
 
-    cpu, pil = Timing(), Timing()
-    run_cpu = batched(torch.device("cpu"), batch, tensor)
+    cpu, cpu_torch, pil = Timing(), Timing(), Timing()
+    run_cpu = batched(torch.device("cpu"), batch, tensor, augment)
+    run_cpu_torch = batched(torch.device("cpu"), batch, tensor, with_torch)
     spawn = multiprocessing.get_context("spawn")  # forking after torch's threads may hang
     with ProcessPoolExecutor(
         max(workers, 1), mp_context=spawn, initializer=_start_worker, initargs=(faces,)
@@ -192,17 +200,24 @@ def main(
         for _ in range(trials):
             time_run(run_cpu, images, cpu)
             time_run(run_pil, images, pil)
+            time_run(run_cpu_torch, images, cpu_torch)
     print(f"{source}, {size}x{size} crops; best of {trials} trials")
     print(f"median |batched - per-image| per pixel: {difference:.4f} (same draws)")
-    print(f"{'pipeline':44s} {'images/s':>9s} {'CPU ms/image':>13s}")
-    print(f"{f'per-image PIL, {workers} worker processes':44s} {pil.rate:9.0f} {pil.cpu_ms:13.2f}")
-    label = f"batched, CPU, batch {batch}, {torch.get_num_threads()} threads"
-    print(f"{label:44s} {cpu.rate:9.0f} {cpu.cpu_ms:13.2f}")
-    print(f"ratio batched / per-image: {cpu.rate / pil.rate:.2f}x in images/s, "
-          f"{pil.cpu_ms / cpu.cpu_ms:.2f}x in CPU time per image")  # fmt: skip
+    print(f"|OpenCV kernel - torch kernel| in grey levels: max {kernels.max():.4f}, "
+          f"mean {kernels.mean():.6f} (same draws)")  # fmt: skip
+    print(f"{'pipeline':52s} {'images/s':>9s} {'CPU ms/image':>13s}")
+    print(f"{f'per-image PIL, {workers} worker processes':52s} {pil.rate:9.0f} {pil.cpu_ms:13.2f}")
+    threads_used = torch.get_num_threads()
+    for name, timing in [("OpenCV", cpu), ("torch", cpu_torch)]:
+        label = f"batched, CPU, {name} kernel, batch {batch}, {threads_used} threads"
+        print(f"{label:52s} {timing.rate:9.0f} {timing.cpu_ms:13.2f}")
+    for name, timing in [("OpenCV", cpu), ("torch", cpu_torch)]:
+        print(f"ratio batched ({name} kernel) / per-image: {timing.rate / pil.rate:.2f}x in "
+              f"images/s, {pil.cpu_ms / timing.cpu_ms:.2f}x in CPU time per image")  # fmt: skip
     if torch.cuda.is_available():
         cuda_batch = max(batch, 512)
-        run_cuda = batched(torch.device("cuda"), cuda_batch, tensor.repeat(CUDA_REPEATS, 1, 1, 1))
+        repeated = tensor.repeat(CUDA_REPEATS, 1, 1, 1)
+        run_cuda = batched(torch.device("cuda"), cuda_batch, repeated, augment)
         run_cuda()
         cuda = Timing()
         for _ in range(trials):

@@ -35,6 +35,9 @@ MAX_CHANNELS = 4
 """OpenCV's warp and filters take at most four interleaved channels."""
 SOURCE_DTYPES = (torch.uint8, torch.float32, torch.float64)
 """Image types read here (uint8 as ``value / 255``)."""
+EXACT_WARP = int(cv2.__version__.split(".")[0]) >= 5
+"""OpenCV 5 samples float images at exact positions; 4.x rounds them to 1/32 pixel, several grey
+levels off where the gamma steepens dark pixels, so there the torch path does the work."""
 PAD_LIMIT = 1.0
 """Padding per side is at most this times the image's side (the rest: OpenCV's border rule)."""
 HUGE_PAGE_BYTES = 2 << 20
@@ -143,9 +146,10 @@ class Photometric:
 
 def opencv_can_render(images: torch.Tensor) -> bool:
     """Whether ``opencv_pixels`` takes these ``(N, C, H, W)`` images (CPU, 1-4 channels, uint8 or
-    float, no autograd)."""
+    float, no autograd) and is as exact as the torch path here (``EXACT_WARP``)."""
     return (
-        images.device.type == "cpu"
+        EXACT_WARP
+        and images.device.type == "cpu"
         and images.dtype in SOURCE_DTYPES
         and 1 <= images.shape[1] <= MAX_CHANNELS
         and not images.requires_grad
@@ -161,27 +165,30 @@ def opencv_pixels(
 ) -> torch.Tensor:
     """Warp ``(N, C, H, W)`` CPU images (uint8, or float in [0, 1]) and apply ``photometric``.
 
-    Returns float32 ``(N, C, h, w)``; ``threads`` defaults to ``torch.get_num_threads()``.
+    Returns float32 ``(N, C, h, w)`` in channels-last memory (``torch.channels_last``: OpenCV's
+    interleaved layout, written in place; CPU convolutions prefer it; ``.contiguous()`` gives
+    NCHW). ``threads`` defaults to ``torch.get_num_threads()``.
     """
     if images.ndim != 4 or not opencv_can_render(images):
         raise ValueError(
-            f"opencv_pixels needs (N, 1-{MAX_CHANNELS}, H, W) uint8 or float CPU images without "
-            f"autograd, got {tuple(images.shape)} {images.dtype} on {images.device}"
+            f"opencv_pixels needs OpenCV >= 5 (have {cv2.__version__}) and (N, 1-{MAX_CHANNELS}, "
+            f"H, W) uint8 or float CPU images without autograd, got {tuple(images.shape)} "
+            f"{images.dtype} on {images.device}"
         )
     n, channels, source_h, source_w = images.shape
     height, width = as_hw(out_size)
     m = matrices.cpu().numpy() if isinstance(matrices, torch.Tensor) else np.asarray(matrices)
     windows = source_windows(m.astype(np.float64), (source_h, source_w), (height, width))
-    out = empty_pixels((n, channels, height, width))
-    hwc = images.permute(0, 2, 3, 1).numpy()
-    target = out.numpy()
+    out = empty_pixels((n, height, width, channels))
+    sources, targets = images.permute(0, 2, 3, 1).numpy(), out.numpy()
+    if channels == 1:  # OpenCV's single-channel images are 2-D
+        sources, targets = sources[..., 0], targets[..., 0]
     effects = photometric or Photometric()
     pending = iter(range(n))  # shared by the workers: each ``next`` is atomic under the GIL
 
     def drain() -> None:
-        scratch = np.empty((height, width, channels), np.float32)
         for i in pending:
-            _render(hwc[i], windows, i, effects, scratch, target[i])
+            _render(sources[i], windows, i, effects, targets[i])
 
     workers = min(threads or torch.get_num_threads(), n)
     with _SEQUENTIAL_OPENCV:
@@ -191,23 +198,15 @@ def opencv_pixels(
             with ThreadPoolExecutor(workers, thread_name_prefix="opencv_pixels") as pool:
                 for done in [pool.submit(drain) for _ in range(workers)]:
                     done.result()
-    return out
+    return out.permute(0, 3, 1, 2)
 
 
 def _render(
-    source: np.ndarray,
-    windows: SourceWindows,
-    i: int,
-    effects: Photometric,
-    scratch: np.ndarray,
-    out: np.ndarray,
+    source: np.ndarray, windows: SourceWindows, i: int, effects: Photometric, out: np.ndarray
 ) -> None:
-    """Image ``i``: ``source`` (H, W, C) -> ``out`` (C, h, w) float32, via ``scratch`` (h, w, C)."""
-    channels, height, width = out.shape
+    """Image ``i``: ``source`` (H, W[, C]) -> ``out`` (h, w[, C]) float32, changed in place."""
     top, bottom, left, right = windows.crop[i].tolist()
     kept = source[top:bottom, left:right]
-    if channels == 1:
-        kept = kept[..., 0]  # OpenCV's single-channel images are 2-D
     region: np.ndarray = np.empty(kept.shape, np.float32)
     if kept.dtype == np.uint8:
         np.divide(kept, np.float32(255.0), out=region)
@@ -216,12 +215,12 @@ def _render(
     if windows.pad[i].any():
         above, below, before, after = windows.pad[i].tolist()
         region = cv2.copyMakeBorder(region, above, below, before, after, cv2.BORDER_REPLICATE)
-    pixels = out[0] if channels == 1 else scratch
+    height, width = out.shape[:2]
     cv2.warpAffine(
         region,
         windows.matrices[i],
         (width, height),
-        dst=pixels,
+        dst=out,
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
@@ -229,14 +228,11 @@ def _render(
         sigma = float(effects.blur_sigma[i])
         radius = math.floor(BLUR_TRUNCATE * sigma)
         if radius > 0:
-            side = 2 * radius + 1
-            cv2.GaussianBlur(
-                pixels, (side, side), sigma, dst=pixels, borderType=cv2.BORDER_REPLICATE
-            )
+            kernel = cv2.getGaussianKernel(2 * radius + 1, sigma, cv2.CV_32F)
+            for taps in (kernel, kernel.T):  # columns, then rows
+                cv2.filter2D(out, -1, taps, dst=out, borderType=cv2.BORDER_REPLICATE)
     if effects.gamma is not None and effects.gamma[i] != 1.0:
-        cv2.pow(pixels, float(effects.gamma[i]), dst=pixels)
+        cv2.pow(out, float(effects.gamma[i]), dst=out)
     if effects.channel_gain is not None:
         gains = effects.channel_gain[i].astype(np.float32)
-        np.multiply(pixels, gains if channels > 1 else gains[0], out=pixels)
-    if channels > 1:
-        cv2.split(pixels, list(out))
+        np.multiply(out, gains if out.ndim == 3 else gains[0], out=out)
