@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import math
 import mmap
+import os
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -132,6 +134,35 @@ class _SequentialOpenCV:
 _SEQUENTIAL_OPENCV = _SequentialOpenCV()
 
 
+class _Workers:
+    """One thread pool kept between calls (starting threads costs milliseconds on a busy
+    machine); a forked child (a DataLoader worker) starts its own."""
+
+    def __init__(self) -> None:
+        self._forget()
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._size = 0
+
+    def run(self, task: Callable[[], None], count: int) -> None:
+        """Run ``task`` in ``count`` threads at once and wait for all of them."""
+        with self._lock:
+            if self._pool is None or self._size != count:
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False)
+                self._pool = ThreadPoolExecutor(count, thread_name_prefix="opencv_pixels")
+                self._size = count
+            pool = self._pool
+        for done in [pool.submit(task) for _ in range(count)]:
+            done.result()
+
+
+_WORKERS = _Workers()
+
+
 @dataclass(frozen=True)
 class Photometric:
     """Per-image photometric changes after the warp (``None``: that change is off)."""
@@ -195,9 +226,7 @@ def opencv_pixels(
         if workers <= 1:
             drain()
         else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="opencv_pixels") as pool:
-                for done in [pool.submit(drain) for _ in range(workers)]:
-                    done.result()
+            _WORKERS.run(drain, workers)
     return out.permute(0, 3, 1, 2)
 
 
