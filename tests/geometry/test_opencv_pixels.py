@@ -158,6 +158,8 @@ def test_unsupported_images_are_refused() -> None:
         opencv_pixels(torch.zeros(2, 5, 8, 8), identity, 4)
     with pytest.raises(ValueError, match="torch.int32"):
         opencv_pixels(torch.zeros(2, 3, 8, 8, dtype=torch.int32), identity, 4)
+    with pytest.raises(ValueError, match="2 finite 2x3 matrices"):
+        opencv_pixels(torch.zeros(2, 3, 8, 8), identity * np.nan, 4)
     # five channels still warp, through grid_sample
     assert warp_affine(torch.rand(2, 5, 8, 8), identity, 8).shape == (2, 5, 8, 8)
 

@@ -25,7 +25,8 @@ class AugmentedBatch:
     """Augmented images with their landmarks, the matrices that made them and the draws."""
 
     images: torch.Tensor
-    """``(N, C, h, w)`` float32 in [0, 1], on the source images' device."""
+    """``(N, C, h, w)`` float32 in [0, 1], on the source images' device (channels-last memory
+    when the OpenCV kernel made them)."""
     matrices: torch.Tensor
     """``(N, 2, 3)`` float64 source -> output pixel matrices (alignment, jitter and mirror)."""
     params: JitterParams

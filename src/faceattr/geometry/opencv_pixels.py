@@ -1,14 +1,16 @@
 """The AFFACT pixel work for CPU tensors: OpenCV per image, images spread over a thread pool.
 
 On a CPU the batched torch path (``grid_sample`` on a float grid, banded blur products, gamma as
-log/exp) spends about 3.5 ms on a 224x224 image; OpenCV's vectorised per-image kernels do the same
+log/exp) spends about 3 ms on a 224x224 image; OpenCV's vectorised per-image kernels do the same
 maths in about a third of that and release the GIL, so ``threads`` Python threads keep as many
-cores busy. Per image: the source window that the crop reads (the part outside the image padded by
-its edge pixels) -> float32 in [0, 1] -> ``cv2.warpAffine`` (bilinear, ``BORDER_REPLICATE``) ->
-``cv2.GaussianBlur`` (kernel radius ``int(3 sigma)``, replicated borders) -> ``cv2.pow`` -> channel
-gains -> the image's planes of the ``(N, C, h, w)`` output. The maths is the torch path's; OpenCV 5
-samples at exact float coordinates (4.x rounded them to 1/32 pixel), so the two agree within a
-small fraction of a grey level. The result does not depend on ``threads``.
+cores busy. Per image: the source window the crop reads (its part outside the image padded with
+edge pixels) -> float32 in [0, 1] -> ``cv2.warpAffine`` (bilinear, ``BORDER_REPLICATE``) straight
+into the output -> Gaussian blur as two 1-D ``cv2.filter2D`` passes (kernel radius ``int(3 sigma)``,
+replicated borders; faster here than ``cv2.GaussianBlur``) -> ``cv2.pow`` -> channel gains, all in
+place. The output is channels-last memory (OpenCV's interleaved layout: no transposing copy).
+The maths is the torch path's; OpenCV 5 samples at exact float coordinates (4.x rounded them to
+1/32 pixel), so the two agree within a hundredth of a grey level. Results do not depend on
+``threads``: each image is computed alone, the same way.
 
 Padding the window first is only for speed (OpenCV's warp is slower on pixels that need its
 border rule); ``BORDER_REPLICATE`` still handles whatever the bounded padding leaves out.
@@ -209,6 +211,8 @@ def opencv_pixels(
     n, channels, source_h, source_w = images.shape
     height, width = as_hw(out_size)
     m = matrices.cpu().numpy() if isinstance(matrices, torch.Tensor) else np.asarray(matrices)
+    if m.shape != (n, 2, 3) or not np.isfinite(m).all():
+        raise ValueError(f"matrices must be {n} finite 2x3 matrices, got shape {m.shape}")
     windows = source_windows(m.astype(np.float64), (source_h, source_w), (height, width))
     out = empty_pixels((n, height, width, channels))
     sources, targets = images.permute(0, 2, 3, 1).numpy(), out.numpy()
@@ -241,8 +245,8 @@ def _render(
         np.divide(kept, np.float32(255.0), out=region)
     else:
         np.copyto(region, kept)
-    if windows.pad[i].any():
-        above, below, before, after = windows.pad[i].tolist()
+    above, below, before, after = windows.pad[i].tolist()
+    if above or below or before or after:
         region = cv2.copyMakeBorder(region, above, below, before, after, cv2.BORDER_REPLICATE)
     height, width = out.shape[:2]
     cv2.warpAffine(
