@@ -161,7 +161,9 @@ def test_a_batch_equals_a_fresh_decode_and_warp(fake_celeba: Path, tmp_path: Pat
         decoded = torch.from_numpy(read_rgb(source.image_path(i)).copy()).permute(2, 0, 1)[None]
         fresh = warp_affine(decoded, batch.matrices[k : k + 1], SIZE, dtype=torch.uint8)[0]
         difference = (fresh.int() - batch.images[k].int()).abs()
-        assert difference.max() <= 1 and difference.float().mean() < 0.05
+        # OpenCV 4 interpolates at 1/32 px in fixed point (OpenCV 5 in float): a few grey levels
+        # at the sharpest edges, a hundredth of a level on average.
+        assert difference.max() <= 4 and difference.float().mean() < 0.05
         np.testing.assert_array_equal(batch.labels[k].numpy(), source.labels[i])
     np.testing.assert_array_equal(batch.indices.numpy(), rows)
 
@@ -203,7 +205,9 @@ def test_the_opencv_warp_matches_the_geometry_warp() -> None:
         .numpy()
     )
     difference = np.abs(mine.astype(int) - reference.astype(int))
-    assert difference.max() <= 1 and difference.mean() < 0.05
+    # uniform noise is the worst case for OpenCV 4's 1/32 px fixed-point bilinear weights: up to
+    # 255/32 levels where neighbours differ most (OpenCV 5 interpolates in float: within 1)
+    assert difference.max() <= 8 and difference.mean() < 1.0
 
 
 def test_the_sampler_is_seeded_sorted_and_complete() -> None:

@@ -83,7 +83,8 @@ def test_views_are_the_aligned_and_detected_crops(fake_celeba: Path, tmp_path: P
         views = protocol.batch(np.arange(len(protocol)))
         assert views.shape == (3, 1, SIZE, SIZE, 3)
         difference = np.abs(views[:, 0].astype(int) - fresh.numpy().astype(int))
-        assert difference.max() <= 1 and difference.mean() < 0.05
+        # within OpenCV 4's 1/32 px fixed-point interpolation (OpenCV 5: within 1 level)
+        assert difference.max() <= 4 and difference.mean() < 0.05
         np.testing.assert_array_equal(protocol.labels, source.labels[rows])
     with pytest.raises(ValueError, match="not materialised"):
         load_protocol(tmp_path / "p", "T")
