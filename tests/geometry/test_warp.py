@@ -44,8 +44,8 @@ def test_batch_equals_opencv_per_image() -> None:
     ours = warp_affine(batch, matrices, out_hw, dtype=torch.float64).permute(0, 2, 3, 1) * 255
     reference = np.stack([opencv_warp(images[i], matrices[i], out_hw) for i in range(6)])
     difference = np.abs(ours.numpy() - reference)
-    # OpenCV rounds to uint8 and uses 5-bit interpolation weights; we keep full precision.
-    assert difference.max() <= 1.0
+    # OpenCV rounds to uint8 and (OpenCV 4) places samples at 1/32 px; we keep full precision.
+    assert difference.max() <= 2.0
     assert difference.mean() < 0.3
 
 
