@@ -270,10 +270,34 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}:{line}: {error.problem}") from None
 
 
+RECIPES = Path(__file__).resolve().parents[1] / "configs"
+"""The recipes that ship inside the package (``configs/`` of the repository links here)."""
+
+
+def list_recipes() -> list[str]:
+    """Names of the packaged recipes (``faceattr train NAME`` finds them from any folder)."""
+    return sorted(p.stem for p in RECIPES.glob("*.yaml"))
+
+
+def resolve_recipe(recipe: str | Path) -> Path:
+    """A recipe file: ``recipe`` itself when it exists, else the packaged recipe of that name."""
+    path = Path(recipe)
+    if path.is_file():
+        return path
+    packaged = RECIPES / f"{path.stem}.yaml"
+    if path.parent == Path(".") and packaged.is_file():
+        return packaged
+    raise ConfigError(
+        f"{recipe}: no such recipe file or packaged recipe ({', '.join(list_recipes())})"
+    )
+
+
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
-    """The recipe at ``path`` (None: the defaults) with ``key=value`` overrides merged on top."""
+    """The recipe at ``path`` (a file or a packaged recipe name; None: the defaults) with
+    ``key=value`` overrides merged on top."""
     layers = [OmegaConf.structured(TrainConfig)]
     if path is not None:
+        path = resolve_recipe(path)
         layers.append(_read_yaml(Path(path)))
     bad = [item for item in overrides if "=" not in item]
     if bad:
