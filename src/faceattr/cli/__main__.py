@@ -1,0 +1,5 @@
+"""``python -m faceattr.cli``: the ``faceattr`` command, for launchers such as torchrun."""
+
+from faceattr.cli import main
+
+main()
