@@ -14,7 +14,7 @@ from PIL import Image
 from faceattr.geometry import AffactAugment, AffactJitter, affact_alignment_matrix, warp_affine
 from faceattr.geometry.opencv_pixels import (
     EXACT_WARP,
-    HUGE_PAGE_BYTES,
+    POOLED_BYTES,
     Photometric,
     empty_pixels,
     opencv_pixels,
@@ -164,11 +164,23 @@ def test_unsupported_images_are_refused() -> None:
     assert warp_affine(torch.rand(2, 5, 8, 8), identity, 8).shape == (2, 5, 8, 8)
 
 
-def test_large_outputs_outlive_their_mapping() -> None:
-    shape = (HUGE_PAGE_BYTES // (4 * 3 * 64 * 64) + 1, 3, 64, 64)
-    pixels = empty_pixels(shape)
-    pixels.fill_(0.25)
+def test_large_outputs_keep_their_memory_until_every_view_is_gone() -> None:
+    shape = (POOLED_BYTES // (4 * 3 * 64 * 61) + 1, 3, 64, 61)  # a size no other test uses
+    first = empty_pixels(shape)
+    first.fill_(0.25)
+    view = first[1:].permute(0, 2, 3, 1)
+    address = first.data_ptr()
+    del first
     gc.collect()
-    assert pixels.shape == shape and pixels.dtype == torch.float32
-    assert float(pixels.sum()) == pytest.approx(0.25 * pixels.numel())
+    second = empty_pixels(shape)  # the first's memory is still in use by ``view``
+    assert second.data_ptr() != address
+    addresses = {address, second.data_ptr()}
+    second.fill_(0.5)
+    assert float(view.sum()) == pytest.approx(0.25 * view.numel())
+    del view, second
+    gc.collect()
+    reused = empty_pixels(shape)  # a freed block of the same size comes back
+    assert reused.data_ptr() in addresses and reused.shape == shape
+    reused.fill_(1.0)
+    assert float(reused.sum()) == reused.numel()
     assert empty_pixels((2, 3)).shape == (2, 3)

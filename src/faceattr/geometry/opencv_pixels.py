@@ -23,6 +23,7 @@ import mmap
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,8 +45,8 @@ EXACT_WARP = int(cv2.__version__.split(".")[0]) >= 5
 levels off where the gamma steepens dark pixels, so there the torch path does the work."""
 PAD_LIMIT = 1.0
 """Padding per side is at most this times the image's side (the rest: OpenCV's border rule)."""
-HUGE_PAGE_BYTES = 2 << 20
-"""Outputs at least this large are advised into transparent huge pages on Linux."""
+POOLED_BYTES = 2 << 20
+"""Outputs at least this large (one huge page) come from ``_PixelMemory`` on Linux."""
 
 
 @dataclass(frozen=True)
@@ -90,18 +91,50 @@ def source_windows(
     )
 
 
-def empty_pixels(shape: tuple[int, ...]) -> torch.Tensor:
-    """An uninitialised float32 CPU tensor; on Linux a large one lives in transparent huge pages.
+class _PixelMemory:
+    """Memory for large float32 outputs that is mapped once and used again.
 
-    A fresh batch of 224x224 crops is tens of megabytes that the kernel maps page by page on first
-    write; in 2 MiB pages that costs about a quarter of the time of 4 KiB ones.
+    A fresh batch of 224x224 crops is tens of megabytes that the kernel maps, zeroes and later
+    unmaps page by page, about a tenth of the pixel work. Here each output is an anonymous mapping
+    advised into 2 MiB transparent huge pages; once every tensor on it is gone, it waits (at most
+    ``keep`` of them) for the next output of the same size, so a steady loop writes into pages
+    that are already mapped.
     """
-    count = math.prod(shape)
-    if count * 4 < HUGE_PAGE_BYTES or not sys.platform.startswith("linux"):
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._free: list[mmap.mmap] = []
+        self._lock = threading.Lock()
+
+    def empty(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """An uninitialised float32 tensor of ``shape``."""
+        size = 4 * math.prod(shape)
+        with self._lock:
+            block = next((b for b in self._free if len(b) == size), None)
+            if block is not None:
+                self._free.remove(block)
+        if block is None:
+            block = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            block.madvise(mmap.MADV_HUGEPAGE)
+        view = memoryview(block)  # the tensor's storage holds it; its end frees the block
+        weakref.finalize(view, self._release, block).atexit = False
+        return torch.frombuffer(view, dtype=torch.float32).view(shape)
+
+    def _release(self, block: mmap.mmap) -> None:
+        with self._lock:
+            self._free.append(block)
+            del self._free[: -self._keep]  # the oldest beyond ``keep`` are unmapped
+
+
+_MEMORY = _PixelMemory(keep=2)
+
+
+def empty_pixels(shape: tuple[int, ...]) -> torch.Tensor:
+    """An uninitialised float32 CPU tensor; on Linux a large one (``POOLED_BYTES`` or more) comes
+    from ``_PixelMemory``, in huge pages that earlier outputs already mapped."""
+    if 4 * math.prod(shape) < POOLED_BYTES or not sys.platform.startswith("linux"):
         return torch.empty(shape)
-    memory = mmap.mmap(-1, count * 4, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    memory.madvise(mmap.MADV_HUGEPAGE)
-    return torch.frombuffer(memory, dtype=torch.float32).view(shape)  # keeps ``memory`` alive
+    return _MEMORY.empty(shape)
 
 
 class _SequentialOpenCV:
