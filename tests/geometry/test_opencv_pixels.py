@@ -22,7 +22,9 @@ from faceattr.geometry.opencv_pixels import (
 )
 from faceattr.geometry.warp import grid_sample_warp
 
-pytestmark = pytest.mark.skipif(not EXACT_WARP, reason="needs OpenCV >= 5 (exact float warps)")
+WARP_GREY_LEVELS = 1e-3 if EXACT_WARP else 2.0
+"""How far a plain warp of ``smooth_images`` may be from ``grid_sample``: OpenCV 5 samples at
+exact positions, OpenCV 4 at 1/32 pixel."""
 
 # CelebA's mean aligned landmarks (x, y) in a 178x218 image.
 ALIGNED = np.array([[69.4, 111.2], [107.6, 111.1], [88.1, 135.2], [71.3, 152.1], [106.0, 152.2]])
@@ -54,6 +56,16 @@ def grey_levels(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 255 * (a.double() - b.double()).abs()
 
 
+def assert_like_the_torch_kernel(ours: torch.Tensor, reference: torch.Tensor) -> None:
+    """Within a quarter of a grey level everywhere with OpenCV 5; with OpenCV 4 (samples at
+    1/32 pixel, which a strong gamma magnifies at near-black pixels) within two grey levels at
+    99.9% of pixels and a tenth on average."""
+    difference = grey_levels(ours, reference).flatten().numpy()
+    assert np.percentile(difference, 99.9) < 2.0 and difference.mean() < 0.1
+    if EXACT_WARP:
+        assert difference.max() < 0.25 and difference.mean() < 1e-3
+
+
 @pytest.mark.parametrize("temperature", [False, True])
 def test_augment_equals_the_torch_kernel_on_the_same_draws(temperature: bool) -> None:
     images = torch.from_numpy(smooth_images(16, 3, (218, 178), seed=0)).permute(0, 3, 1, 2)
@@ -69,32 +81,31 @@ def test_augment_equals_the_torch_kernel_on_the_same_draws(temperature: bool) ->
     assert torch.equal(fast.landmarks, reference.landmarks)
     assert fast.images.shape == reference.images.shape == (16, 3, 96, 96)
     assert (fast.params.gamma < 0.5).any() and (fast.params.blur_sigma > 1).any()  # hard cases
-    difference = grey_levels(fast.images, reference.images)
-    assert difference.max() < 0.25 and difference.mean() < 1e-3
+    assert_like_the_torch_kernel(fast.images, reference.images)
 
 
 def test_real_faces_equal_the_torch_kernel(celeba_root: Path) -> None:
     files = sorted((celeba_root / "img_align_celeba").glob("*.jpg"))[:8]
     faces = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
     images = torch.from_numpy(faces).permute(0, 3, 1, 2)  # the packed cache's memory layout
-    matrices = affact_alignment_matrix(np.repeat(ALIGNED[None], len(files), axis=0), 112)
+    matrices = affact_alignment_matrix(np.repeat(ALIGNED[None], len(files), axis=0), 224)
     draws = [torch.Generator().manual_seed(2) for _ in range(2)]
-    fast = AffactAugment(AffactJitter(), 112)(images, matrices, generator=draws[0])
-    reference = AffactAugment(AffactJitter(), 112, cpu_kernel="torch")(
+    fast = AffactAugment(AffactJitter(), 224)(images, matrices, generator=draws[0])
+    reference = AffactAugment(AffactJitter(), 224, cpu_kernel="torch")(
         images, matrices, generator=draws[1]
     )
-    difference = grey_levels(fast.images, reference.images)
-    assert difference.max() < 0.25 and difference.mean() < 1e-3
+    assert_like_the_torch_kernel(fast.images, reference.images)
 
 
-def test_padding_the_window_equals_opencvs_border_rule() -> None:
+def test_reading_only_the_crop_equals_warping_the_whole_image() -> None:
     rng = np.random.default_rng(5)
     images = smooth_images(24, 3, (40, 50), seed=5)
     out_hw = (33, 47)
     matrices = far_matrices(24, rng, out_hw)
-    windows = source_windows(matrices, (40, 50), out_hw)
-    assert windows.pad.min() >= 0 and (windows.pad.max(axis=1) == 50).any()  # clipped padding
-    assert (windows.crop[:, 1] - windows.crop[:, 0] == 1).any()  # a crop off the image
+    crop = source_windows(matrices, (40, 50), out_hw).crop
+    rows, columns = crop[:, 1] - crop[:, 0], crop[:, 3] - crop[:, 2]
+    assert ((rows < 40) & (columns < 50)).any()  # a zoom into part of the image
+    assert ((rows == 1) | (columns == 1)).any()  # a crop wholly off the image: its nearest edge
     ours = opencv_pixels(torch.from_numpy(images).permute(0, 3, 1, 2), matrices, out_hw)
     for i in range(24):
         expected = cv2.warpAffine(
@@ -118,7 +129,7 @@ def test_warp_equals_grid_sample_for_every_layout_and_type() -> None:
                 reference = grid_sample_warp(source, matrices, (30, 20))
                 assert ours.shape == (6, channels, 30, 20) and ours.dtype == torch.float32
                 assert ours.is_contiguous(memory_format=torch.channels_last)
-                assert grey_levels(ours, reference).max() < 1e-3
+                assert grey_levels(ours, reference).max() < WARP_GREY_LEVELS
     as_uint8 = warp_affine(pixels.permute(0, 3, 1, 2), matrices, (30, 20), dtype=torch.uint8)
     reference_uint8 = grid_sample_warp(
         pixels.permute(0, 3, 1, 2), matrices, (30, 20), dtype=torch.uint8

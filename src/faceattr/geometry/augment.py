@@ -50,10 +50,10 @@ class AffactAugment:
     reproduces a batch exactly); pixel work runs on the images' device. Other devices take the
     whole batch through ``grid_sample``, the banded blur and the gamma power at once. CPU batches
     (up to four channels, no autograd) go, with ``cpu_kernel="opencv"``, through OpenCV one image
-    per thread (``faceattr.geometry.opencv_pixels``: the same maths, within 0.01 of a grey level,
-    in about a third of the CPU time); with ``"torch"``, through the batched path ``cpu_chunk``
-    images at a time in order of blur sigma, so each step stays in cache and blurs with a short
-    kernel.
+    per thread (``faceattr.geometry.opencv_pixels``: the same maths in about a third of the CPU
+    time, as close as the OpenCV version allows); with ``"torch"``, through the batched path
+    ``cpu_chunk`` images at a time in order of blur sigma, so each step stays in cache and blurs
+    with a short kernel.
     """
 
     cfg: AffactJitter = field(default_factory=AffactJitter)
