@@ -169,6 +169,10 @@ def test_unsupported_images_are_refused() -> None:
         opencv_pixels(torch.zeros(2, 5, 8, 8), identity, 4)
     with pytest.raises(ValueError, match="torch.int32"):
         opencv_pixels(torch.zeros(2, 3, 8, 8, dtype=torch.int32), identity, 4)
+    with pytest.raises(ValueError, match=r"channel_gain must have shape \(2, 1\)"):
+        opencv_pixels(
+            torch.zeros(2, 1, 8, 8), identity, 4, Photometric(channel_gain=np.ones((2, 3)))
+        )
     with pytest.raises(ValueError, match="2 finite 2x3 matrices"):
         opencv_pixels(torch.zeros(2, 3, 8, 8), identity * np.nan, 4)
     # five channels still warp, through grid_sample

@@ -236,6 +236,11 @@ def opencv_pixels(
     if channels == 1:  # OpenCV's single-channel images are 2-D
         sources, targets = sources[..., 0], targets[..., 0]
     effects = photometric or Photometric()
+    expected = {"blur_sigma": (n,), "gamma": (n,), "channel_gain": (n, channels)}
+    for name, shape in expected.items():
+        values = getattr(effects, name)
+        if values is not None and np.shape(values) != shape:
+            raise ValueError(f"Photometric.{name} must have shape {shape}, got {np.shape(values)}")
     pending = iter(range(n))  # shared by the workers: each ``next`` is atomic under the GIL
 
     def drain() -> None:
