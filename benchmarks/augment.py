@@ -30,6 +30,7 @@ from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torchvision.transforms.v2.functional as TF  # noqa: E402
@@ -201,7 +202,7 @@ def main(
             time_run(run_cpu, images, cpu)
             time_run(run_pil, images, pil)
             time_run(run_cpu_torch, images, cpu_torch)
-    print(f"{source}, {size}x{size} crops; best of {trials} trials")
+    print(f"{source}, {size}x{size} crops; best of {trials} trials; OpenCV {cv2.__version__}")
     print(f"median |batched - per-image| per pixel: {difference:.4f} (same draws)")
     print(f"|OpenCV kernel - torch kernel| in grey levels: max {kernels.max():.4f}, "
           f"mean {kernels.mean():.6f} (same draws)")  # fmt: skip
