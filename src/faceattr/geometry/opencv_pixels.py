@@ -126,18 +126,28 @@ def empty_pixels(shape: tuple[int, ...]) -> torch.Tensor:
 class _SequentialOpenCV:
     """While any call runs, OpenCV's own worker threads are off (they would compete, spinning, with
     the pool's threads for the same cores); the setting before the first call comes back after
-    the last one."""
+    the last one. A forked child leaves the setting alone: OpenCV's pool does not survive a fork,
+    and resizing it there can hang (set ``cv2.setNumThreads(1)`` in a worker's initializer)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._users = 0
         self._saved = 1
+        self._forked = False
+        if hasattr(os, "register_at_fork"):  # POSIX
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._forked = True
 
     def __enter__(self) -> None:
         with self._lock:
-            if self._users == 0:
+            if self._users == 0 and not self._forked:
                 self._saved = cv2.getNumThreads()
-                cv2.setNumThreads(1)
+                if self._saved != 1:
+                    cv2.setNumThreads(1)
             self._users += 1
 
     def __exit__(
@@ -148,7 +158,7 @@ class _SequentialOpenCV:
     ) -> None:
         with self._lock:
             self._users -= 1
-            if self._users == 0:
+            if self._users == 0 and not self._forked and self._saved != 1:
                 cv2.setNumThreads(self._saved)
 
 
