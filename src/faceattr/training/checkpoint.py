@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,26 @@ def export_model(
     text = json.dumps(description.to_dict(), indent=2, sort_keys=True) + "\n"
     atomic_write(directory / DESCRIPTION_FILE, lambda file: file.write(text.encode()))
     return directory
+
+
+def save_thresholds(directory: str | Path, thresholds: Sequence[float], source: str) -> Path:
+    """Store per-attribute decision ``thresholds`` (one per attribute, in order) in the
+    ``model.json`` of the export folder ``directory``, with where they came from (``source``,
+    e.g. "val-f1", kept as ``thresholds_source``); the weights are untouched."""
+    path = Path(directory) / DESCRIPTION_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no {DESCRIPTION_FILE} in {directory}")
+    data = json.loads(path.read_text())
+    description = ModelDescription.from_dict(data, str(path))
+    values = [float(t) for t in thresholds]
+    if len(values) != len(description.attributes):
+        raise ValueError(
+            f"{path}: {len(values)} thresholds for {len(description.attributes)} attributes"
+        )
+    data.update(thresholds=values, thresholds_source=source)
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    atomic_write(path, lambda file: file.write(text.encode()))
+    return path
 
 
 def safe_torch_load(path: str | Path) -> Any:
