@@ -47,11 +47,13 @@ class IndexModelError(ValueError):
 @dataclass(frozen=True)
 class IndexModel:
     """The model an index belongs to: its ``fingerprint`` (hash of description and weights),
-    registry ``name`` and ``attributes`` (one probability column each)."""
+    registry ``name``, ``attributes`` (one probability column each) and where it was loaded
+    from (``source``, for ``like`` searches; may be empty)."""
 
     fingerprint: str
     name: str
     attributes: tuple[str, ...]
+    source: str = ""
 
     def describe(self) -> str:
         """``name (fingerprint prefix)`` for messages."""
@@ -259,6 +261,7 @@ class IndexStore:
                 "model": model.fingerprint,
                 "model_name": model.name,
                 "attributes": json.dumps(list(model.attributes)),
+                "model_source": model.source,
             }
             connection.execute(
                 self.meta.insert(), [{"key": k, "value": v} for k, v in values.items()]
@@ -459,7 +462,7 @@ class IndexStore:
         if values.get("schema") != SCHEMA_VERSION:
             raise ValueError(f"index schema {values.get('schema')}, expected {SCHEMA_VERSION}")
         attributes = tuple(json.loads(values["attributes"]))
-        return IndexModel(values["model"], values["model_name"], attributes)
+        return IndexModel(values["model"], values["model_name"], attributes, values["model_source"])
 
     def _create_faces(self, attributes: Sequence[str]) -> sa.Table:
         table = _faces_table(self.metadata, attributes)
