@@ -199,6 +199,9 @@ class TrainerConfig:
     """How long, where and on what hardware (Lightning's accelerator/devices/strategy)."""
 
     epochs: int = 10
+    max_minutes: float | None = None
+    """Stop after this much training time (checked after every step) even if epochs remain;
+    the run still exports its best and last models (a fixed-budget comparison)."""
     seed: int = 0
     accelerator: str = "auto"
     devices: int | str = "auto"
@@ -222,6 +225,9 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         _require(self.epochs > 0, "trainer.epochs", f"must be positive, got {self.epochs}")
+        _require(
+            self.max_minutes is None or self.max_minutes > 0, "trainer.max_minutes", "must be > 0"
+        )
         _require(self.num_nodes > 0, "trainer.num_nodes", "must be positive")
         _require(self.log_every_n_steps > 0, "trainer.log_every_n_steps", "must be positive")
         _require(bool(self.name.strip()), "trainer.name", "must not be empty")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -193,6 +193,7 @@ def build_trainer(
         strategy = "ddp_find_unused_parameters_true"
     return pl.Trainer(
         max_epochs=settings.epochs,
+        max_time=timedelta(minutes=settings.max_minutes) if settings.max_minutes else None,
         accelerator=settings.accelerator,
         devices=settings.devices,
         num_nodes=settings.num_nodes,
