@@ -1,0 +1,401 @@
+"""The sections of one model's report, each a function ``ReportData -> Section | None`` (None:
+nothing to show, e.g. no run folder for the training curves).
+
+A new section (say per-subgroup "slices" read from ``eval.json``) is one more such function,
+appended to :data:`SINGLE_SECTIONS` (and to ``comparison.COMPARISON_SECTIONS`` where it compares).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import fields
+
+import numpy as np
+from numpy.typing import NDArray
+
+from faceattr.data.stats import _correlation_figure, dataset_stats
+from faceattr.evaluation.protocols import load_protocol
+from faceattr.report.build import Evaluation, ReportData, ReportEntry, RunRecord
+from faceattr.report.document import Cell, ReportTable, Section, cells, render_figure
+from faceattr.report.figures import error_bars, sample_grid, training_curves, yes_no
+from faceattr.training.config import AugmentConfig, TrainConfig
+
+SectionRenderer = Callable[[ReportData], Section | None]
+
+GRID_ATTRIBUTES = ("Male", "Smiling", "Young", "Eyeglasses", "Wearing_Hat", "Blond_Hair")
+"""Attributes marked under the sample images by default (those evaluated, else the first six)."""
+ENVIRONMENT_PACKAGES = ("faceattr", "torch", "torchvision", "lightning", "timm", "numpy")
+CLASSIFICATION_AVERAGES = ("micro", "macro", "weighted", "samples")
+C_CENTRE_VIEW = 4
+"""Protocol C's centre view (corners first, then the centre; see ``ten_crop``)."""
+
+
+def percent(value: float) -> str:
+    """A fraction as a percentage with two decimals, as seed 003's tables print errors."""
+    return f"{100.0 * value:.2f}"
+
+
+def majority_error(evaluation: Evaluation) -> NDArray[np.float64]:
+    """(K,) error of the majority baseline on the evaluated split."""
+    return 1.0 - evaluation.baselines["majority"]["accuracy"]
+
+
+# ---- the model card -------------------------------------------------------------------------
+
+
+def _recipe_rows(config: TrainConfig) -> list[tuple[str, str]]:
+    augment = [
+        f.name.removesuffix("_enabled")
+        for f in fields(AugmentConfig)
+        if f.name.endswith("_enabled") and getattr(config.augment, f.name)
+    ]
+    if config.augment.seed000_offline:
+        augment.append("seed-000 offline x4")
+    optimiser = config.optimizer
+    schedule = [f"{config.trainer.epochs} epochs, monitor {config.schedule.monitor}"]
+    if config.schedule.plateau:
+        schedule.append(f"plateau x{config.schedule.plateau_factor}")
+    if config.schedule.early_stopping:
+        schedule.append(f"early stopping after {config.schedule.early_stopping_patience}")
+    if optimiser.freeze_epochs:
+        schedule.append(f"backbone frozen for {optimiser.freeze_epochs} epochs")
+    loss = [config.loss.task_weight_preset or "equal task weights"]
+    if config.loss.pos_weight:
+        loss.append("positive-class weights")
+    return [
+        ("recipe: model", f"{config.model.name} (pretrained: {config.model.pretrained or 'no'})"),
+        ("recipe: crop", f"{config.data.crop} on {config.data.image_set} images"),
+        ("recipe: augmentation", ", ".join(augment) or "none"),
+        (
+            "recipe: optimiser",
+            f"{optimiser.name}, lr {optimiser.lr:g}, weight decay {optimiser.weight_decay:g}, "
+            f"batch {config.data.batch_size}",
+        ),
+        ("recipe: schedule", "; ".join(schedule)),
+        ("recipe: loss", ", ".join(loss)),
+    ]
+
+
+def _environment_row(run: RunRecord) -> str:
+    environment = run.environment
+    packages = environment.get("packages", {})
+    parts = [f"Python {environment.get('python', '?')}"]
+    parts += [f"{name} {packages[name]}" for name in ENVIRONMENT_PACKAGES if packages.get(name)]
+    device = environment.get("device", {})
+    if device:
+        parts.append(f"{device.get('type', '?')} {device.get('name', '')}".strip())
+    commit = environment.get("git", {}).get("commit")
+    if commit:
+        dirty = " (uncommitted changes)" if environment["git"].get("dirty") else ""
+        parts.append(f"git {commit[:10]}{dirty}")
+    return ", ".join(parts)
+
+
+def _data_rows(entry: ReportEntry) -> list[tuple[str, str]]:
+    if entry.data is None:
+        return []
+    counts = entry.data.split_counts
+    split_text = (
+        ", ".join(f"{split} {count:,}" for split, count in counts.items())
+        if counts is not None
+        else "not readable from here"
+    )
+    return [("data", str(entry.data.root)), ("images per split (present)", split_text)]
+
+
+def _evaluation_rows(entry: ReportEntry, evaluation: Evaluation) -> list[tuple[str, str]]:
+    size = "x".join(str(s) for s in evaluation.input_size)
+    config = entry.input_config
+    if config is not None:
+        mean, std = (", ".join(f"{v:g}" for v in values) for values in (config.mean, config.std))
+        size += f", {'grey' if config.grayscale else 'RGB'}, mean {mean}, std {std}"
+    thresholds = evaluation.thresholds
+    return [
+        (
+            "evaluated",
+            f"{evaluation.split} split, {len(evaluation.image_ids):,} images, protocols "
+            f"{', '.join(evaluation.protocols)}",
+        ),
+        ("attributes", f"{len(evaluation.attributes)}"),
+        ("input", size),
+        ("parameters", f"{evaluation.parameters:,}"),
+        ("FLOPs per image", f"{evaluation.flops:,}"),
+        (
+            "thresholds",
+            f"{evaluation.threshold_source} ({thresholds.min():.3f} to {thresholds.max():.3f})",
+        ),
+    ]
+
+
+def card_table(entry: ReportEntry) -> ReportTable:
+    """The model card of ``entry``: data, recipe, cost, thresholds, environment, command."""
+    rows = [("model", entry.model_name), ("model folder", str(entry.model_dir))]
+    if entry.run is not None:
+        rows.append(("run folder", str(entry.run.directory)))
+    rows += _data_rows(entry)
+    if entry.evaluation is not None:
+        rows += _evaluation_rows(entry, entry.evaluation)
+    if entry.run is not None and entry.run.config is not None:
+        rows += _recipe_rows(entry.run.config)
+    if entry.run is not None and entry.run.environment:
+        rows.append(("environment", _environment_row(entry.run)))
+    table_rows = [cells(key, value) for key, value in rows]
+    if entry.evaluation is not None:
+        table_rows.append((Cell("created"), Cell(entry.evaluation.created)))
+        table_rows.append((Cell("command"), Cell(entry.evaluation.command, code=True)))
+    return ReportTable(f"Model card: {entry.label}", ("", ""), tuple(table_rows), numeric=False)
+
+
+def model_card(data: ReportData) -> Section:
+    """What was evaluated, trained how, on what, at what cost, by which exact command."""
+    return Section("Model card", (card_table(data.entries[0]),))
+
+
+# ---- training -------------------------------------------------------------------------------
+
+
+def training_section(data: ReportData) -> Section | None:
+    """Losses and validation accuracy per epoch (``metrics.csv``)."""
+    entry = data.entries[0]
+    if entry.run is None or not entry.run.history:
+        return None
+    history = entry.run.history
+    paragraphs = []
+    accuracy = history.get("val/mean_accuracy")
+    if accuracy is not None and np.isfinite(accuracy).any():
+        best = int(np.nanargmax(accuracy))
+        paragraphs.append(
+            f"{len(accuracy)} epochs; validation mean accuracy {accuracy[-1]:.2%} at the last "
+            f"epoch, best {accuracy[best]:.2%} at epoch {best + 1}."
+        )
+    figure = render_figure(
+        "training_curves", "Training curves (metrics.csv)", training_curves({entry.label: history})
+    )
+    return Section("Training", (*paragraphs, figure))
+
+
+# ---- errors against the baseline, per protocol ----------------------------------------------
+
+
+def baseline_section(data: ReportData) -> Section | None:
+    """Each attribute's error beside the majority baseline's, on the primary protocol."""
+    evaluation = data.entries[0].evaluation
+    if evaluation is None:
+        return None
+    protocol = evaluation.primary_protocol
+    error = evaluation.protocols[protocol].per_attribute["error"]
+    baseline = majority_error(evaluation)
+    beaten = int((error < baseline).sum())
+    paragraph = (
+        f"Protocol {protocol}: mean error {percent(float(error.mean()))}% against the majority "
+        f"baseline's {percent(float(baseline.mean()))}% (the most frequent training class of each "
+        f"attribute); the model is better on {beaten} of {len(error)} attributes."
+    )
+    figure = error_bars(
+        evaluation.attributes,
+        {f"{data.entries[0].label} ({protocol})": error},
+        baseline,
+        f"Error per attribute, protocol {protocol}, {evaluation.split} split",
+    )
+    caption = f"Per-attribute error against the majority baseline (protocol {protocol})"
+    return Section(
+        "Error against the baseline", (paragraph, render_figure("baseline_errors", caption, figure))
+    )
+
+
+def protocol_summary_table(evaluation: Evaluation) -> ReportTable:
+    """One row per protocol: images, mean error, F1, balanced accuracy, hamming loss and score."""
+    rows = tuple(
+        cells(
+            name,
+            scores.description,
+            f"{scores.count:,}",
+            percent(scores.mean["error"]),
+            f"{scores.mean['f1']:.3f}",
+            f"{scores.mean['balanced_accuracy']:.3f}",
+            f"{scores.hamming_loss:.4f}",
+            f"{scores.hamming_score:.4f}",
+        )
+        for name, scores in evaluation.protocols.items()
+    )
+    header = ("protocol", "crops", "images", "mean error %", "mean F1", "mean bal. acc.")
+    return ReportTable("Protocols", (*header, "hamming loss", "hamming score"), rows, numeric=True)
+
+
+def error_table(
+    names: Sequence[str], columns: dict[str, NDArray[np.float64]], caption: str
+) -> ReportTable:
+    """Seed 003's Table 7.1: error (%) per attribute (rows) and column, then the mean row."""
+    rows = [cells(name, *(percent(v[k]) for v in columns.values())) for k, name in enumerate(names)]
+    rows.append(cells("mean", *(percent(float(v.mean())) for v in columns.values())))
+    return ReportTable(caption, ("attribute", *columns), tuple(rows))
+
+
+def protocol_section(data: ReportData) -> Section | None:
+    """The error of every attribute on every protocol, beside the majority baseline."""
+    evaluation = data.entries[0].evaluation
+    if evaluation is None:
+        return None
+    errors = {p: s.per_attribute["error"] for p, s in evaluation.protocols.items()}
+    baseline = majority_error(evaluation)
+    table = error_table(
+        evaluation.attributes,
+        {**errors, "majority baseline": baseline},
+        "Error (%) per attribute and protocol (seed 003, Table 7.1)",
+    )
+    title = f"Error per attribute and protocol, {evaluation.split} split"
+    figure = error_bars(evaluation.attributes, errors, baseline, title)
+    caption = "Per-attribute error on each protocol, with the majority baseline"
+    summary = protocol_summary_table(evaluation)
+    return Section("Protocols", (summary, render_figure("protocol_errors", caption, figure), table))
+
+
+# ---- the classification report --------------------------------------------------------------
+
+
+def classification_section(data: ReportData) -> Section | None:
+    """Precision, recall, F1 and support per attribute and their averages (seed 004's report)."""
+    evaluation = data.entries[0].evaluation
+    if evaluation is None:
+        return None
+    protocol = evaluation.primary_protocol
+    scores = evaluation.protocols[protocol]
+    metrics = scores.per_attribute
+    rows = [
+        cells(
+            name,
+            f"{metrics['precision'][k]:.3f}",
+            f"{metrics['recall'][k]:.3f}",
+            f"{metrics['f1'][k]:.3f}",
+            f"{int(metrics['support'][k]):,}",
+        )
+        for k, name in enumerate(evaluation.attributes)
+    ]
+    total = f"{int(metrics['support'].sum()):,}"
+    for kind in CLASSIFICATION_AVERAGES:
+        if kind in scores.averages:
+            average = scores.averages[kind]
+            rows.append(
+                cells(
+                    f"{kind} avg",
+                    f"{average['precision']:.3f}",
+                    f"{average['recall']:.3f}",
+                    f"{average['f1']:.3f}",
+                    total,
+                )
+            )
+    paragraph = (
+        f"Protocol {protocol}, thresholds: {evaluation.threshold_source}. Every protocol's report "
+        f"is also in {evaluation.directory}/classification_report_<P>.csv."
+    )
+    table = ReportTable(
+        f"Classification report, protocol {protocol}",
+        ("attribute", "precision", "recall", "f1-score", "support"),
+        tuple(rows),
+    )
+    return Section("Classification report", (paragraph, table))
+
+
+# ---- label correlations ---------------------------------------------------------------------
+
+
+def correlation_section(data: ReportData) -> Section | None:
+    """The phi correlations of the evaluated split's true labels, strongest pairs named."""
+    evaluation = data.entries[0].evaluation
+    if evaluation is None or len(evaluation.attributes) < 2:
+        return None
+    stats = dataset_stats(evaluation.labels, None, evaluation.attributes)
+    upper = np.triu(np.nan_to_num(stats.correlation), k=1)
+    strongest = np.argsort(-np.abs(upper), axis=None)[:5]
+    pairs = [
+        f"{stats.names[i]} / {stats.names[j]} {upper[i, j]:+.2f}"
+        for i, j in zip(*np.unravel_index(strongest, upper.shape), strict=True)
+    ]
+    paragraph = f"Strongest pairs on the {evaluation.split} split: {'; '.join(pairs)}."
+    caption = f"Attribute correlation of the {evaluation.split} split's true labels"
+    figure = render_figure("correlation", caption, _correlation_figure(stats))
+    return Section("Attribute correlation", (paragraph, figure))
+
+
+# ---- sample images --------------------------------------------------------------------------
+
+
+def grid_attributes(evaluation: Evaluation, requested: Sequence[str] | None) -> list[str]:
+    """The attributes marked under the sample images; ``ValueError`` names one not evaluated."""
+    if requested:
+        unknown = [name for name in requested if name not in evaluation.attributes]
+        if unknown:
+            raise ValueError(
+                f"attributes {unknown} were not evaluated; choose from "
+                f"{', '.join(evaluation.attributes)}"
+            )
+        return list(requested)
+    chosen = [name for name in GRID_ATTRIBUTES if name in evaluation.attributes]
+    return chosen or list(evaluation.attributes[: len(GRID_ATTRIBUTES)])
+
+
+def samples_section(data: ReportData) -> Section | None:
+    """Sample crops with predicted and true labels marked right or wrong (seed 003, Fig. 3.5
+    and A.1)."""
+    evaluation = data.entries[0].evaluation
+    if evaluation is None:
+        return None
+    protocol = evaluation.primary_protocol
+    try:
+        crops = load_protocol(evaluation.protocol_dir, protocol)
+    except FileNotFoundError:
+        note = f"The crops of protocol {protocol} are not at {evaluation.protocol_dir} any more."
+        return Section("Sample images", (note,))
+    if not np.array_equal(crops.image_ids, evaluation.image_ids):
+        raise ValueError(
+            f"{evaluation.protocol_dir}: its images are not the ones {evaluation.directory} scored"
+        )
+    options = data.options
+    count = min(options.samples, len(evaluation.image_ids))
+    rng = np.random.default_rng(options.seed)
+    rows = np.sort(rng.choice(len(evaluation.image_ids), count, replace=False))
+    views = crops.batch(rows)
+    images = views[:, C_CENTRE_VIEW if crops.views > 1 else 0]
+    predicted = evaluation.predictions(protocol)[rows]
+    truth = evaluation.labels[rows]
+    right = predicted == truth
+    ids = [str(i) for i in evaluation.image_ids[rows]]
+    titles = [f"{i}: {r.mean():.0%} right" for i, r in zip(ids, right, strict=True)]
+    names = grid_attributes(evaluation, options.grid_attributes)
+    columns = [evaluation.attributes.index(name) for name in names]
+    figure = sample_grid(images, titles, names, predicted[:, columns], truth[:, columns])
+    caption = f"Sample {evaluation.split} images (protocol {protocol}): predicted labels"
+    table_rows = [
+        (
+            Cell(name),
+            *(
+                Cell(yes_no(p), "good" if ok else "bad")
+                for p, ok in zip(predicted[:, k], right[:, k], strict=True)
+            ),
+        )
+        for k, name in enumerate(evaluation.attributes)
+    ]
+    table_rows.append(cells("right", *(f"{int(r.sum())}/{r.size}" for r in right)))
+    table = ReportTable(
+        "Predicted label per attribute, marked right or wrong (seed 003, Fig. A.1)",
+        ("attribute", *ids),
+        tuple(table_rows),
+        numeric=False,
+    )
+    paragraph = (
+        f"{count} images drawn at random (seed {options.seed}) from the {evaluation.split} split; "
+        f"a label is predicted when its probability exceeds the attribute's threshold."
+    )
+    return Section("Sample images", (paragraph, render_figure("samples", caption, figure), table))
+
+
+SINGLE_SECTIONS: tuple[SectionRenderer, ...] = (
+    model_card,
+    training_section,
+    baseline_section,
+    protocol_section,
+    classification_section,
+    correlation_section,
+    samples_section,
+)
+"""The sections of one model's report, in order."""
