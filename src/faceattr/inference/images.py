@@ -1,0 +1,126 @@
+"""Photos as the detector and the models want them: decoded robustly to RGB uint8, and paths.
+
+:func:`decode_image` reads a file or its bytes with Pillow (EXIF orientation applied; grayscale,
+palette, CMYK, 16-bit and transparent images converted; OpenCV as a fallback for the formats Pillow
+does not know) and raises :class:`ImageDecodeError` with the reason when it cannot.
+:func:`expand_paths` turns files, folders (recursively) and glob patterns into a list of files.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
+)
+"""File suffixes (lower case) that folders and glob patterns are searched for."""
+SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+"""Pillow's integer modes of 16-bit grayscale images (PNG's 16-bit grey opens as ``I;16``/``I``)."""
+BACKGROUND = (255, 255, 255)
+"""What transparent pixels are composited on."""
+
+
+class ImageDecodeError(ValueError):
+    """A file or buffer that is no readable image; the message says why."""
+
+
+def decode_image(source: str | Path | bytes) -> np.ndarray:
+    """An RGB uint8 ``(H, W, 3)`` array of the image file at ``source`` (a path) or in ``source``
+    (bytes), upright by its EXIF orientation. Raises :class:`ImageDecodeError` with the reason for
+    a missing, empty, truncated or unknown file."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as error:
+            raise ImageDecodeError(f"cannot read {source}: {error.strerror or error}") from None
+    if not data:
+        raise ImageDecodeError("empty file")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return pil_to_rgb(image)
+    except UnidentifiedImageError:
+        return _decode_with_opencv(data)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ImageDecodeError(f"corrupt image ({error})") from None
+
+
+def _decode_with_opencv(data: bytes) -> np.ndarray:
+    """OpenCV's decoding of ``data`` (which applies EXIF orientation itself), for formats Pillow
+    does not identify."""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ImageDecodeError("not an image (unknown format)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def pil_to_rgb(image: Image.Image) -> np.ndarray:
+    """An RGB uint8 ``(H, W, 3)`` array of a Pillow image: EXIF orientation applied, 16-bit
+    grayscale scaled to 8 bits, transparency composited on white, every other mode converted."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        grey = np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        image = Image.alpha_composite(canvas, rgba)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def array_to_rgb(image: np.ndarray) -> np.ndarray:
+    """An RGB uint8 ``(H, W, 3)`` array of an ``(H, W)``, ``(H, W, 1)``, RGB or RGBA array, uint8
+    or 16-bit (scaled to 8 bits); alpha is composited on white. ``ValueError`` for anything else."""
+    array = np.asarray(image)
+    if array.dtype == np.uint16:
+        array = np.clip(np.rint(array / 257.0), 0, 255).astype(np.uint8)
+    if array.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 or uint16 image array, got {array.dtype}")
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or 0 in array.shape[:2]:
+        raise ValueError(f"expected an HxW, HxWx1, HxWx3 or HxWx4 image, got shape {array.shape}")
+    if array.shape[2] == 1:
+        return np.repeat(array, 3, axis=2)
+    if array.shape[2] == 4:
+        return pil_to_rgb(Image.fromarray(array, "RGBA"))
+    return np.ascontiguousarray(array)
+
+
+def expand_paths(specs: Sequence[str]) -> list[Path]:
+    """The files named by ``specs``, in order and without repeats: a file as given, a folder's
+    image files (recursively, sorted), a glob pattern's image files (``**`` recurses, sorted).
+    ``FileNotFoundError`` names the specs that match nothing."""
+    found: dict[Path, None] = {}
+    unmatched = []
+    for spec in specs:
+        path = Path(spec).expanduser()
+        if path.is_file():
+            matches = [path]
+        elif path.is_dir():
+            matches = sorted(p for p in path.rglob("*") if _is_image_file(p))
+        else:
+            pattern = str(path)
+            matches = sorted(
+                Path(p) for p in glob.glob(pattern, recursive=True) if _is_image_file(Path(p))
+            )
+        if not matches:
+            unmatched.append(spec)
+        found.update(dict.fromkeys(matches))
+    if unmatched:
+        raise FileNotFoundError(f"no image file matches {', '.join(map(repr, unmatched))}")
+    return list(found)
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()

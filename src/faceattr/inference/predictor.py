@@ -1,0 +1,389 @@
+"""Attributes of the faces in photos: detect, align as in training, classify in batches.
+
+``Predictor.from_checkpoint(run / "best").predict("photo.jpg")`` returns one
+:class:`FacePrediction` per detected face. Each face is cut out the way the model's training cut
+its faces (``ModelDescription.config["data"]``): the loose crop that ``faceattr data prepare``
+stores around the AFFACT box of the landmarks, then the model's own crop of it (affact, box, image
+or seed 000's), warped, converted and normalised by the training's evaluation transform.
+:meth:`Predictor.predict_paths` decodes and detects in DataLoader workers and classifies the faces
+of many images in batches, yielding one :class:`ImagePrediction` per path, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from faceattr.data.cache_prepare import loose_crop_matrices
+from faceattr.data.cache_writer import warp_to_uint8
+from faceattr.geometry.jitter import AffactJitter
+from faceattr.inference.detection import Detection, FaceDetector, create_detector, main_face
+from faceattr.inference.images import ImageDecodeError, array_to_rgb, decode_image, pil_to_rgb
+from faceattr.inference.onnx import OnnxNetwork, PredictionGraph, load_onnx_description
+from faceattr.models import AttributeModel, InputConfig
+from faceattr.training.checkpoint import ModelDescription, load_checkpoint, load_description
+from faceattr.training.config import DataConfig
+from faceattr.training.crops import loose_to_crop_matrices
+from faceattr.training.datamodule import CropSpec, FaceBatch
+from faceattr.training.transform import FaceTransform
+
+ImageInput = str | Path | bytes | Image.Image | np.ndarray
+"""What :meth:`Predictor.predict` accepts: a path, encoded bytes, a Pillow image or an array."""
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class FacePrediction:
+    """One face: where it is in the source image, and its attributes."""
+
+    box: tuple[float, float, float, float]
+    """x, y, width, height in source-image pixels."""
+    landmarks: tuple[tuple[float, float], ...]
+    """Five (x, y) points in CelebA's order (eyes, nose, mouth corners)."""
+    detection_score: float
+    attributes: tuple[str, ...]
+    probabilities: np.ndarray
+    """``(K,)`` float32, P(attribute present)."""
+    thresholds: np.ndarray
+    """``(K,)`` the model's tuned decision thresholds (0.5 when it has none)."""
+    embedding: np.ndarray
+    """``(D,)`` float32, the L2-normalised backbone features."""
+    crop: np.ndarray | None = None
+    """The aligned model input, uint8 ``(H, W, C)``, when asked for."""
+
+    @property
+    def decisions(self) -> np.ndarray:
+        """``(K,)`` bool: probability at or above the threshold."""
+        return self.probabilities >= self.thresholds
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: box, landmarks, detection score and per attribute its probability,
+        threshold and decision (no embedding, no crop)."""
+        return {
+            "box": [float(v) for v in self.box],
+            "landmarks": [[float(x), float(y)] for x, y in self.landmarks],
+            "detection_score": float(self.detection_score),
+            "attributes": {
+                name: {"probability": float(p), "threshold": float(t), "present": bool(d)}
+                for name, p, t, d in zip(
+                    self.attributes,
+                    self.probabilities,
+                    self.thresholds,
+                    self.decisions,
+                    strict=True,
+                )
+            },
+        }
+
+
+@dataclass(frozen=True)
+class ImagePrediction:
+    """The faces of one image, or why there are none."""
+
+    path: str | None
+    width: int
+    height: int
+    faces: list[FacePrediction]
+    error: str | None
+    """``"unreadable: <reason>"`` or ``"no face found"``; ``faces`` is empty then."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (faces by :meth:`FacePrediction.to_dict`)."""
+        return {
+            "path": self.path,
+            "width": self.width,
+            "height": self.height,
+            "error": self.error,
+            "faces": [face.to_dict() for face in self.faces],
+        }
+
+
+class Network(Protocol):
+    """A prediction backend: normalised batch -> (probabilities ``(N, K)``, embeddings)."""
+
+    def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class TorchNetwork:
+    """:class:`PredictionGraph` of a PyTorch model on ``device``, without autograd."""
+
+    def __init__(self, model: AttributeModel, device: torch.device) -> None:
+        self.model = model.eval().to(device)
+        self.graph = PredictionGraph(self.model)
+        self.device = device
+
+    def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and embeddings of a normalised batch, as float32 arrays."""
+        with torch.inference_mode():
+            probabilities, embedding = self.graph(images.to(self.device))
+        return probabilities.float().cpu().numpy(), embedding.float().cpu().numpy()
+
+
+@dataclass(frozen=True)
+class FaceAligner:
+    """Cuts faces out of a photo the way training cut them: the loose crop of ``loose_size``
+    pixels around each face (``faceattr data prepare``'s), plus the matrix from it to the model's
+    crop (``crop``)."""
+
+    crop: CropSpec
+    loose_size: int
+    margin: float
+
+    @classmethod
+    def of(cls, description: ModelDescription) -> FaceAligner:
+        """The aligner of a model trained with ``description.config["data"]`` (the training
+        defaults where the description holds no config)."""
+        data = description.config.get("data") or {}
+        defaults = DataConfig
+        spec = CropSpec(
+            kind=str(data.get("crop", defaults.crop)),
+            out_size=description.input_config.size,
+            box_scale=float(data.get("box_scale", defaults.box_scale)),
+        )
+        loose_size = int(data.get("cache_size", defaults.cache_size))
+        return cls(spec, loose_size, float(data.get("cache_margin", defaults.cache_margin)))
+
+    def loose_crops(self, image: np.ndarray, faces: Sequence[Detection]) -> FaceBatch:
+        """The faces of the RGB ``image`` as a :class:`FaceBatch` (uint8 loose crops and
+        loose -> model-input matrices; no labels)."""
+        height, width = image.shape[:2]
+        landmarks = np.stack([face.landmarks for face in faces]).astype(np.float64)
+        boxes = np.array([face.box for face in faces], dtype=np.float64)
+        sizes = np.tile(np.array([[width, height]], dtype=np.float64), (len(faces), 1))
+        loose, _ = loose_crop_matrices(landmarks, boxes, sizes, self.loose_size, self.margin)
+        pixels = warp_to_uint8(image, loose, self.loose_size)
+        crops = loose_to_crop_matrices(self.crop.matrices(landmarks, boxes, sizes), loose)
+        return FaceBatch(
+            images=torch.from_numpy(pixels).permute(0, 3, 1, 2),
+            crops=torch.from_numpy(crops),
+            labels=torch.zeros((len(faces), 0), dtype=torch.uint8),
+        )
+
+
+@dataclass(frozen=True)
+class DetectedImage:
+    """One decoded image's faces, on their way from a worker to the classifier."""
+
+    index: int
+    path: str | None
+    width: int
+    height: int
+    detections: list[Detection] = field(default_factory=list)
+    batch: FaceBatch | None = None
+    error: str | None = None
+
+
+class DetectingDataset(Dataset[DetectedImage]):
+    """``dataset[i]``: decode ``paths[i]``, detect its faces and cut their loose crops. Each
+    worker process builds its own detector on first use (native detectors are not shared)."""
+
+    def __init__(self, paths: Sequence[str | Path], detector: str, aligner: FaceAligner) -> None:
+        self.paths = [str(p) for p in paths]
+        self.detector_name = detector
+        self.aligner = aligner
+        self._detector: FaceDetector | None = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> DetectedImage:
+        path = self.paths[index]
+        try:
+            image = decode_image(path)
+        except ImageDecodeError as error:
+            return DetectedImage(index, path, 0, 0, error=f"unreadable: {error}")
+        if self._detector is None:
+            self._detector = create_detector(self.detector_name)
+        return cut_faces(image, self._detector.detect(image), self.aligner, index, path)
+
+
+def cut_faces(
+    image: np.ndarray,
+    detections: list[Detection],
+    aligner: FaceAligner,
+    index: int = 0,
+    path: str | None = None,
+) -> DetectedImage:
+    """The loose crops of ``detections`` in the RGB ``image`` (``error`` when there is none)."""
+    height, width = image.shape[:2]
+    if not detections:
+        return DetectedImage(index, path, width, height, error="no face found")
+    batch = aligner.loose_crops(image, detections)
+    return DetectedImage(index, path, width, height, detections, batch)
+
+
+def as_rgb(image: ImageInput) -> np.ndarray:
+    """An RGB uint8 ``(H, W, 3)`` array of any :data:`ImageInput`."""
+    if isinstance(image, Image.Image):
+        return pil_to_rgb(image)
+    if isinstance(image, np.ndarray):
+        return array_to_rgb(image)
+    return decode_image(image)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"``: the first CUDA device when there is one, else the CPU; else ``device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def model_path(path: str | Path) -> Path:
+    """A run folder's ``best/`` export; any other path as it is."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"no model at {path}")
+    if path.is_dir() and (path / "best").is_dir():
+        return path / "best"
+    return path
+
+
+class Predictor:
+    """A trained model and a face detector: photos in, per-face attributes out."""
+
+    def __init__(
+        self,
+        network: Network,
+        description: ModelDescription,
+        device: torch.device,
+        detector: str = "yunet",
+    ) -> None:
+        self.network = network
+        self.description = description
+        self.device = device
+        self.attributes: tuple[str, ...] = description.attributes
+        thresholds = description.thresholds or [DEFAULT_THRESHOLD] * len(self.attributes)
+        if len(thresholds) != len(self.attributes):
+            raise ValueError(f"{len(thresholds)} thresholds for {len(self.attributes)} attributes")
+        self.thresholds = np.asarray(thresholds, dtype=np.float32)
+        self.input_config: InputConfig = description.input_config
+        self.aligner = FaceAligner.of(description)
+        self.transform = FaceTransform(self.input_config, AffactJitter())
+        self.detector_name = detector
+        self.detector = create_detector(detector)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, device: str = "auto", detector: str = "yunet"
+    ) -> Predictor:
+        """A predictor of the model at ``path``: a run folder (its ``best/``), an export folder,
+        a ``.ckpt``, or an ``.onnx`` file with its ``.json`` description (onnxruntime, CPU)."""
+        path = model_path(path)
+        if path.suffix == ".onnx":
+            network: Network = OnnxNetwork(path)
+            return cls(network, load_onnx_description(path), torch.device("cpu"), detector)
+        chosen = resolve_device(device)
+        network = TorchNetwork(load_checkpoint(path), chosen)
+        return cls(network, load_description(path), chosen, detector)
+
+    @property
+    def model(self) -> AttributeModel:
+        """The PyTorch model (``TypeError`` for an ONNX predictor, which has none)."""
+        if not isinstance(self.network, TorchNetwork):
+            raise TypeError("this predictor runs an ONNX file and has no PyTorch model")
+        return self.network.model
+
+    def predict(self, image: ImageInput, keep_crops: bool = False) -> list[FacePrediction]:
+        """The faces of ``image`` (a path, encoded bytes, a Pillow image or an array), best
+        detection first; an empty list when there is none. ``keep_crops`` keeps each face's
+        aligned model input. Raises ``ImageDecodeError`` for an unreadable file."""
+        rgb = as_rgb(image)
+        found = cut_faces(rgb, self.detector.detect(rgb), self.aligner)
+        return self._classify([found], keep_crops)[0].faces
+
+    def embed(self, image: ImageInput) -> np.ndarray | None:
+        """The embedding of the main face of ``image`` (largest, most central), or None."""
+        rgb = as_rgb(image)
+        main = main_face(self.detector.detect(rgb), rgb.shape[:2])
+        if main is None:
+            return None
+        found = cut_faces(rgb, [main], self.aligner)
+        return self._classify([found])[0].faces[0].embedding
+
+    def predict_paths(
+        self,
+        paths: Iterable[str | Path],
+        batch_size: int = 32,
+        workers: int = 2,
+        progress: bool = True,
+    ) -> Iterator[ImagePrediction]:
+        """One :class:`ImagePrediction` per path, in input order: images are decoded and
+        searched for faces by ``workers`` DataLoader processes (0: here), and their faces
+        classified ``batch_size`` at a time. Unreadable or faceless images carry an ``error``."""
+        if batch_size <= 0 or workers < 0:
+            raise ValueError(f"need batch_size > 0 and workers >= 0, got {batch_size}, {workers}")
+        paths = list(paths)
+        dataset = DetectingDataset(paths, self.detector_name, self.aligner)
+        loader = DataLoader(
+            dataset,
+            batch_size=None,
+            num_workers=workers,
+            prefetch_factor=4 if workers else None,
+        )
+        pending: list[DetectedImage] = []
+        faces = 0
+        bar = tqdm(loader, total=len(paths), desc="predict", unit="img", disable=not progress)
+        for found in bar:
+            pending.append(found)
+            faces += len(found.detections)
+            if faces >= batch_size:
+                yield from self._classify(pending)
+                pending, faces = [], 0
+        if pending:
+            yield from self._classify(pending)
+
+    def _classify(
+        self, images: Sequence[DetectedImage], keep_crops: bool = False
+    ) -> list[ImagePrediction]:
+        """Classify every face of ``images`` in one batch."""
+        batches = [found.batch for found in images if found.batch is not None]
+        probabilities = embeddings = crops = None
+        if batches:
+            batch = FaceBatch(
+                images=torch.cat([b.images for b in batches]),
+                crops=torch.cat([b.crops for b in batches]),
+                labels=torch.cat([b.labels for b in batches]),
+            )
+            inputs, _ = self.transform.eval_batch(batch.to(self.device))
+            probabilities, embeddings = self.network(inputs)
+            if keep_crops:
+                crops = self._pixels(inputs)
+        results, start = [], 0
+        for found in images:
+            faces = []
+            for k, detection in enumerate(found.detections):
+                assert probabilities is not None and embeddings is not None
+                row = start + k
+                faces.append(
+                    FacePrediction(
+                        box=detection.box,
+                        landmarks=tuple((float(x), float(y)) for x, y in detection.landmarks),
+                        detection_score=detection.score,
+                        attributes=self.attributes,
+                        probabilities=probabilities[row].astype(np.float32),
+                        thresholds=self.thresholds,
+                        embedding=embeddings[row].astype(np.float32),
+                        crop=None if crops is None else crops[row],
+                    )
+                )
+            start += len(found.detections)
+            results.append(
+                ImagePrediction(found.path, found.width, found.height, faces, found.error)
+            )
+        return results
+
+    def _pixels(self, inputs: torch.Tensor) -> np.ndarray:
+        """The uint8 ``(N, H, W, C)`` images behind a normalised batch."""
+        config = self.input_config
+        mean = torch.tensor(config.mean, device=inputs.device)[:, None, None]
+        std = torch.tensor(config.std, device=inputs.device)[:, None, None]
+        pixels = ((inputs * std + mean) * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+        return pixels.permute(0, 2, 3, 1).cpu().numpy()
