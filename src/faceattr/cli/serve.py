@@ -1,0 +1,48 @@
+"""`faceattr serve [--model RUN] [--db faces.db]`: the web page and the HTTP API, with uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from faceattr.cli import app
+from faceattr.inference.predictor import Predictor
+from faceattr.retrieval.store import IndexStore
+from faceattr.server import ServerSettings, create_app
+
+
+@app.command("serve")
+def serve(
+    model: Path | None = typer.Option(
+        None, "--model", help="A run folder (its best/), an export folder, a .ckpt or an .onnx."
+    ),
+    db: str | None = typer.Option(
+        None, "--db", help="An index made by `faceattr index`: faces.db or postgresql://..."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: any free one)."),
+    max_upload_mb: float = typer.Option(
+        10.0, "--max-upload-mb", min=0.01, help="Larger uploads are refused (413)."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+) -> None:
+    """Serve the page (upload a photo, search the index) and the API: POST /predict,
+    GET /search, GET /faces/{id}/image, GET /health; the OpenAPI spec at /openapi.json."""
+    if model is None and db is None:
+        typer.echo("error: nothing to serve: give --model RUN, --db faces.db or both", err=True)
+        raise typer.Exit(2)
+    settings = ServerSettings(max_upload_bytes=round(max_upload_mb * 2**20))
+    try:
+        predictor = None if model is None else Predictor.from_checkpoint(model, device)
+        store = None if db is None else IndexStore.open(db)
+    except (FileNotFoundError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    typer.echo(f"faceattr: http://{host}:{port}/ (API docs at /docs; Ctrl+C stops)")
+    try:
+        uvicorn.run(create_app(predictor, store, settings), host=host, port=port)
+    finally:
+        if store is not None:
+            store.close()

@@ -1,0 +1,141 @@
+"""The JSON the server answers with: Pydantic models (so the OpenAPI spec is precise) and the
+functions that build them from the predictor's and the index's dataclasses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from faceattr.inference.predictor import FacePrediction
+from faceattr.retrieval.store import SearchHit
+
+
+class Box(BaseModel):
+    """A face box in the source image's pixels."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+class Point(BaseModel):
+    """A landmark in the source image's pixels."""
+
+    x: float
+    y: float
+
+
+class AttributeScore(BaseModel):
+    """One attribute of one face: its probability, the model's threshold and the decision."""
+
+    name: str
+    probability: float = Field(ge=0, le=1)
+    threshold: float = Field(ge=0, le=1)
+    present: bool
+
+
+class Face(BaseModel):
+    """One detected face and its attributes (in the model's attribute order)."""
+
+    box: Box
+    landmarks: list[Point] = Field(description="lefteye, righteye, nose, leftmouth, rightmouth")
+    detection_score: float
+    attributes: list[AttributeScore]
+
+
+class PredictResponse(BaseModel):
+    """Every face of an uploaded image (none when no face was found)."""
+
+    width: int = Field(description="width of the decoded, upright image in pixels")
+    height: int
+    faces: list[Face]
+
+
+class Hit(BaseModel):
+    """One face an index search found; its image and thumbnail URLs are this server's."""
+
+    face_id: int
+    file_name: str
+    box: Box
+    score: float = Field(description="the query's margin, or the similarity to the `like` face")
+    probabilities: dict[str, float]
+    image_url: str
+    thumbnail_url: str
+
+
+class SearchResponse(BaseModel):
+    """The ranked hits of a search."""
+
+    query: str
+    min_prob: float
+    like: int | None
+    hits: list[Hit]
+
+
+class ModelInfo(BaseModel):
+    """The model answering /predict."""
+
+    name: str
+    attributes: list[str]
+    device: str
+
+
+class IndexInfo(BaseModel):
+    """The index answering /search."""
+
+    files: int
+    failed: int
+    faces: int
+    model_name: str | None
+
+
+class Health(BaseModel):
+    """What the server can do: a model (for /predict), an index (for /search), the upload limit."""
+
+    status: str
+    model: ModelInfo | None
+    index: IndexInfo | None
+    max_upload_bytes: int
+
+
+class ErrorMessage(BaseModel):
+    """Why a request was refused."""
+
+    detail: str
+
+
+def box_of(box: tuple[float, float, float, float]) -> Box:
+    """A :class:`Box` of an ``(x, y, width, height)`` tuple."""
+    x, y, width, height = (float(v) for v in box)
+    return Box(x=x, y=y, width=width, height=height)
+
+
+def face_of(face: FacePrediction) -> Face:
+    """The response model of one predicted face."""
+    scores = zip(face.attributes, face.probabilities, face.thresholds, face.decisions, strict=True)
+    return Face(
+        box=box_of(face.box),
+        landmarks=[Point(x=float(x), y=float(y)) for x, y in face.landmarks],
+        detection_score=float(face.detection_score),
+        attributes=[
+            AttributeScore(
+                name=name, probability=float(p), threshold=float(t), present=bool(present)
+            )
+            for name, p, t, present in scores
+        ],
+    )
+
+
+def hit_of(hit: SearchHit) -> Hit:
+    """The response model of one search hit, with the URLs of its image and thumbnail."""
+    return Hit(
+        face_id=hit.face_id,
+        file_name=Path(hit.path).name,
+        box=box_of(hit.box),
+        score=float(hit.score),
+        probabilities=hit.probabilities,
+        image_url=f"/faces/{hit.face_id}/image",
+        thumbnail_url=f"/faces/{hit.face_id}/thumbnail",
+    )
