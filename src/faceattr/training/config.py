@@ -19,6 +19,7 @@ import yaml
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from faceattr.data.celeba import SPLITS
 from faceattr.geometry.jitter import AffactJitter
 
 CropKind = Literal["affact", "box", "image", "seed000-a", "seed000-b"]
@@ -68,6 +69,15 @@ class DataConfig:
     """Train on a seeded random subset of this many training images."""
     limit_val: int | None = None
     val_split: Literal["train", "val", "test"] = "val"
+    folds: int | None = None
+    """Cross-validation: pool the images of ``fold_splits`` and cut them into this many
+    identity-disjoint folds (``faceattr.training.folds``); None: the official partition."""
+    fold: int | None = None
+    """The held-out fold (0-based): it is the ``val`` split, the other folds are ``train``."""
+    fold_splits: list[str] = field(default_factory=lambda: ["train", "val"])
+    """The partitions pooled into the folds (``test`` stays apart unless listed)."""
+    fold_seed: int = 0
+    """Seed of the fold assignment (the same for every fold of one cross-validation)."""
 
     def __post_init__(self) -> None:
         _require(self.cache_size > 0, "data.cache_size", f"must be positive, got {self.cache_size}")
@@ -82,6 +92,29 @@ class DataConfig:
             not self.canonical_landmarks or self.image_set == "align",
             "data.canonical_landmarks",
             "mean landmarks only fit the aligned image set (data.image_set=align)",
+        )
+        self._check_folds()
+
+    def _check_folds(self) -> None:
+        if self.folds is None:
+            _require(self.fold is None, "data.fold", "needs data.folds")
+            return
+        _require(self.folds >= 2, "data.folds", f"must be at least 2, got {self.folds}")
+        _require(
+            self.fold is not None and 0 <= self.fold < self.folds,
+            "data.fold",
+            f"must name the held-out fold in [0, {self.folds}), got {self.fold}",
+        )
+        _require(self.val_split == "val", "data.val_split", "must be val (the held-out fold)")
+        _require(
+            bool(self.fold_splits) and set(self.fold_splits) <= set(SPLITS),
+            "data.fold_splits",
+            f"must list some of {', '.join(SPLITS)}, got {self.fold_splits}",
+        )
+        _require(
+            len(set(self.fold_splits)) == len(self.fold_splits),
+            "data.fold_splits",
+            "lists a split twice",
         )
 
 

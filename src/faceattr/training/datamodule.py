@@ -40,6 +40,7 @@ from faceattr.training.crops import (
     loose_to_crop_matrices,
     to_source,
 )
+from faceattr.training.folds import assign_folds
 
 
 @dataclass
@@ -289,6 +290,18 @@ class FaceDataModule(pl.LightningDataModule):
             return self._cached_split(source, name, limit)
         return self._decoded_split(source, name, limit)
 
+    def _rows(self, source: PackedCache | CelebA, name: str) -> np.ndarray:
+        """Rows of split ``name``: the partition's, or under ``data.folds`` the other folds
+        (``train``) or the held-out one (``val``) of the pooled ``data.fold_splits``."""
+        if self.data.folds is None or name not in ("train", "val"):
+            return source.split_indices(name)
+        pool = np.sort(np.concatenate([source.split_indices(s) for s in self.data.fold_splits]))
+        identity = source.identity if source.identity is not None else np.full(len(source), -1)
+        held_out = (
+            assign_folds(identity[pool], self.data.folds, self.data.fold_seed) == self.data.fold
+        )
+        return pool[held_out] if name == "val" else pool[~held_out]
+
     def _columns(self, names: Sequence[str], where: str) -> list[int]:
         missing = [a for a in self.attributes if a not in names]
         if missing:
@@ -296,7 +309,7 @@ class FaceDataModule(pl.LightningDataModule):
         return [list(names).index(a) for a in self.attributes]
 
     def _cached_split(self, cache: PackedCache, name: str, limit: int | None) -> FaceSplit:
-        rows = subset(cache.split_indices(name), limit, self.seed)
+        rows = subset(self._rows(cache, name), limit, self.seed)
         if not len(rows):
             raise ValueError(f"{cache.path}: no {name} images in the cache")
         if self.crop.kind == "image" and cache.info.image_set != "align":
@@ -313,7 +326,7 @@ class FaceDataModule(pl.LightningDataModule):
         return FaceSplit(CachedFaces(cache, columns, crops), rows, labels)
 
     def _decoded_split(self, celeba: CelebA, name: str, limit: int | None) -> FaceSplit:
-        rows = subset(celeba.split_indices(name), limit, self.seed)
+        rows = subset(self._rows(celeba, name), limit, self.seed)
         if not len(rows):
             raise ValueError(f"{celeba.root}: no {name} images present")
         self._columns(celeba.attribute_names, str(celeba.root))
