@@ -66,7 +66,10 @@ def export_onnx(
     """Export the model at ``checkpoint`` (see ``load_checkpoint``) to ``out`` (ONNX, dynamic
     batch axis; inputs ``images``, outputs ``probabilities`` and ``embedding``) and its
     description to ``out`` with ``.json``; then run a random batch of ``batch`` images through
-    both and report the largest output difference."""
+    both and report the largest output difference.
+
+    The exporter is ``torch.export``'s (``dynamo=True``, PyTorch's default since 2.9; offline,
+    through ``onnxscript``); the TorchScript exporter it replaced is deprecated."""
     out = Path(out)
     if out.suffix != ".onnx":
         raise ValueError(f"the ONNX file must end in .onnx, got {out}")
@@ -82,9 +85,10 @@ def export_onnx(
         str(out),
         input_names=[INPUT_NAME],
         output_names=list(OUTPUT_NAMES),
-        dynamic_axes={name: {0: "batch"} for name in (INPUT_NAME, *OUTPUT_NAMES)},
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
         opset_version=opset,
-        dynamo=False,
+        dynamo=True,
+        verbose=False,
     )
     text = json.dumps(description.to_dict(), indent=2, sort_keys=True) + "\n"
     json_path = description_path(out)

@@ -24,6 +24,8 @@ from tqdm import tqdm
 
 from faceattr.data.cache_prepare import loose_crop_matrices
 from faceattr.data.cache_writer import warp_to_uint8
+from faceattr.geometry import affact_alignment_matrix, compose, invert
+from faceattr.geometry.alignment import stretch_matrix
 from faceattr.geometry.jitter import AffactJitter
 from faceattr.inference.detection import Detection, FaceDetector, create_detector, main_face
 from faceattr.inference.images import ImageDecodeError, array_to_rgb, decode_image, pil_to_rgb
@@ -31,13 +33,19 @@ from faceattr.inference.onnx import OnnxNetwork, PredictionGraph, load_onnx_desc
 from faceattr.models import AttributeModel, InputConfig
 from faceattr.training.checkpoint import ModelDescription, load_checkpoint, load_description
 from faceattr.training.config import DataConfig
-from faceattr.training.crops import loose_to_crop_matrices
+from faceattr.training.crops import (
+    ALIGNED_IMAGE_SIZE,
+    MEAN_ALIGNED_LANDMARKS,
+    loose_to_crop_matrices,
+)
 from faceattr.training.datamodule import CropSpec, FaceBatch
 from faceattr.training.transform import FaceTransform
 
 ImageInput = str | Path | bytes | Image.Image | np.ndarray
 """What :meth:`Predictor.predict` accepts: a path, encoded bytes, a Pillow image or an array."""
 DEFAULT_THRESHOLD = 0.5
+ALIGNMENT_SIDE = 256
+"""Side of the intermediate AFFACT box frame of :func:`aligned_image_matrices` (any size works)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,20 @@ class TorchNetwork:
         return probabilities.float().cpu().numpy(), embedding.float().cpu().numpy()
 
 
+def aligned_image_matrices(landmarks: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
+    """``(N, 2, 3)`` source -> crop matrices showing each face as CelebA's aligned set shows its
+    faces, resized onto ``out_size``: the similarity taking the AFFACT box of ``landmarks`` onto
+    that of the set's mean landmarks in its 178x218 frame, then that frame stretched onto the crop.
+    On an aligned CelebA image this is about the whole image."""
+    count = len(landmarks)
+    to_box = affact_alignment_matrix(landmarks, ALIGNMENT_SIDE)
+    reference = np.broadcast_to(MEAN_ALIGNED_LANDMARKS, (count, 5, 2))
+    from_box = invert(affact_alignment_matrix(reference, ALIGNMENT_SIDE))
+    width, height = ALIGNED_IMAGE_SIZE
+    frame = stretch_matrix(np.tile([0.0, 0.0, width, height], (count, 1)), out_size)
+    return compose(frame, compose(from_box, to_box))
+
+
 @dataclass(frozen=True)
 class FaceAligner:
     """Cuts faces out of a photo the way training cut them: the loose crop of ``loose_size``
@@ -151,6 +173,16 @@ class FaceAligner:
         loose_size = int(data.get("cache_size", defaults.cache_size))
         return cls(spec, loose_size, float(data.get("cache_margin", defaults.cache_margin)))
 
+    def crop_matrices(
+        self, landmarks: np.ndarray, boxes: np.ndarray, sizes: np.ndarray
+    ) -> np.ndarray:
+        """Source -> model-input matrices of the faces: training's own for every crop kind but
+        ``image``, which saw whole aligned CelebA images and gets :func:`aligned_image_matrices`
+        (on a photo, the whole photo would not be what the model knows)."""
+        if self.crop.kind == "image":
+            return aligned_image_matrices(landmarks, self.crop.out_size)
+        return self.crop.matrices(landmarks, boxes, sizes)
+
     def loose_crops(self, image: np.ndarray, faces: Sequence[Detection]) -> FaceBatch:
         """The faces of the RGB ``image`` as a :class:`FaceBatch` (uint8 loose crops and
         loose -> model-input matrices; no labels)."""
@@ -160,7 +192,7 @@ class FaceAligner:
         sizes = np.tile(np.array([[width, height]], dtype=np.float64), (len(faces), 1))
         loose, _ = loose_crop_matrices(landmarks, boxes, sizes, self.loose_size, self.margin)
         pixels = warp_to_uint8(image, loose, self.loose_size)
-        crops = loose_to_crop_matrices(self.crop.matrices(landmarks, boxes, sizes), loose)
+        crops = loose_to_crop_matrices(self.crop_matrices(landmarks, boxes, sizes), loose)
         return FaceBatch(
             images=torch.from_numpy(pixels).permute(0, 3, 1, 2),
             crops=torch.from_numpy(crops),

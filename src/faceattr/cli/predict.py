@@ -1,0 +1,155 @@
+"""``faceattr predict --model RUN PATHS...``: the attributes of every face in photos."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import TextIO
+
+import typer
+
+from faceattr.cli import app
+from faceattr.inference.images import expand_paths
+from faceattr.inference.predictor import FacePrediction, ImagePrediction, Predictor
+
+
+class Format(str, Enum):
+    """Output formats of ``faceattr predict``."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+def face_table(face: FacePrediction, number: int, show_all: bool) -> list[str]:
+    """Lines of one face: its box, then attribute / probability / yes-no against the model's
+    threshold, the present attributes only unless ``show_all``."""
+    x, y, width, height = face.box
+    lines = [
+        f"  face {number}: box x={x:.0f} y={y:.0f} w={width:.0f} h={height:.0f} "
+        f"(detection {face.detection_score:.2f})"
+    ]
+    rows = [
+        (name, float(p), float(t), bool(d))
+        for name, p, t, d in zip(
+            face.attributes, face.probabilities, face.thresholds, face.decisions, strict=True
+        )
+        if show_all or d
+    ]
+    if not rows:
+        lines.append("    (no attribute at or above its threshold)")
+    for name, probability, threshold, decision in rows:
+        lines.append(
+            f"    {name:<20} {probability:6.3f}  {'yes' if decision else 'no ':<3}"
+            f"  (threshold {threshold:.2f})"
+        )
+    return lines
+
+
+def image_table(result: ImagePrediction, show_all: bool) -> str:
+    """The table of one image's faces (nothing for a skipped image)."""
+    lines = [f"{result.path} ({result.width}x{result.height}): {len(result.faces)} face(s)"]
+    for number, face in enumerate(result.faces, start=1):
+        lines += face_table(face, number, show_all)
+    return "\n".join(lines)
+
+
+def csv_header(attributes: Iterable[str]) -> list[str]:
+    """Columns of the CSV output: one row per face, or per skipped image with its error."""
+    base = ["path", "width", "height", "face", "x", "y", "box_width", "box_height"]
+    return [*base, "detection_score", "error", *attributes]
+
+
+def csv_rows(result: ImagePrediction, attribute_count: int) -> Iterator[list[object]]:
+    """The CSV rows of one image: a face per row (probabilities), or one row with the error."""
+    image = [result.path, result.width, result.height]
+    if result.error is not None:
+        yield [*image, "", "", "", "", "", "", result.error, *[""] * attribute_count]
+    for number, face in enumerate(result.faces, start=1):
+        box = [f"{v:.2f}" for v in face.box]
+        probabilities = [f"{p:.6f}" for p in face.probabilities]
+        yield [*image, number, *box, f"{face.detection_score:.4f}", "", *probabilities]
+
+
+def write_results(
+    results: Iterable[ImagePrediction],
+    out: TextIO,
+    output_format: Format,
+    attributes: tuple[str, ...],
+    show_all: bool,
+) -> tuple[int, int, int]:
+    """Stream ``results`` to ``out`` in ``output_format``, listing skipped images on stderr;
+    returns (images, images read, faces)."""
+    images = read = faces = 0
+    writer = csv.writer(out) if output_format is Format.CSV else None
+    if writer is not None:
+        writer.writerow(csv_header(attributes))
+    if output_format is Format.JSON:
+        out.write("[")
+    for result in results:
+        if images and output_format is Format.JSON:
+            out.write(",")
+        images += 1
+        faces += len(result.faces)
+        read += not (result.error or "").startswith("unreadable")
+        if result.error is not None:
+            typer.echo(f"skipped {result.path}: {result.error}", err=True)
+        if writer is not None:
+            writer.writerows(csv_rows(result, len(attributes)))
+        elif output_format is Format.JSON:
+            out.write("\n" + json.dumps(result.to_dict()))
+        elif result.faces:
+            out.write(image_table(result, show_all) + "\n")
+    if output_format is Format.JSON:
+        out.write("\n]\n")
+    return images, read, faces
+
+
+@contextmanager
+def output_stream(path: Path | None) -> Iterator[TextIO]:
+    """``path`` opened for writing (UTF-8, CSV-safe newlines), or stdout when None."""
+    if path is None:
+        yield sys.stdout
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as file:
+        yield file
+
+
+@app.command("predict")
+def predict(
+    paths: list[str] = typer.Argument(..., help="Image files, folders (recursive) or globs."),
+    model: Path = typer.Option(
+        ..., "--model", help="A run folder (its best/), an export folder, a .ckpt or an .onnx."
+    ),
+    output_format: Format = typer.Option(Format.TABLE, "--format", help="Output format."),
+    out: Path | None = typer.Option(None, "--out", help="Write there instead of stdout."),
+    show_all: bool = typer.Option(
+        False, "--all", help="Table: every attribute, not only the present ones."
+    ),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Faces per model batch."),
+    workers: int = typer.Option(2, "--workers", min=0, help="Decoding/detection processes."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+) -> None:
+    """The attributes of every face in PATHS. Unreadable images and images without a face are
+    listed on stderr and skipped; the exit code is 1 only when no image could be read."""
+    try:
+        files = expand_paths(paths)
+        predictor = Predictor.from_checkpoint(model, device=device)
+    except (FileNotFoundError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    results = predictor.predict_paths(files, batch_size, workers, progress)
+    with output_stream(out) as stream:
+        images, read, faces = write_results(
+            results, stream, output_format, predictor.attributes, show_all
+        )
+    typer.echo(f"{images} images, {read} read, {faces} faces", err=True)
+    if read == 0:
+        raise typer.Exit(1)
