@@ -119,3 +119,18 @@ def write_fake_celeba(root: Path, count: int = 12, seed: int = 0) -> Path:
 def fake_celeba(tmp_path: Path) -> Path:
     """A fresh tiny CelebA folder (12 images, 4 identities, 6/3/3 split) in the real formats."""
     return write_fake_celeba(tmp_path / "celeba")
+
+
+@pytest.fixture(scope="session")
+def synth_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder: recipe demo_facenet (facenet-mtl, 36x36, six attributes) trained two epochs
+    on 200 synthetic faces with landmarks and boxes (about 160/20/20; a few seconds). Tests that
+    write into it (evaluations, thresholds) must use their own output names."""
+    from faceattr.data.synth.generate import generate_dataset
+    from faceattr.training import load_config, train
+
+    base = tmp_path_factory.mktemp("synth-run")
+    generate_dataset(base / "celeba", 200, seed=0, workers=0, progress=False)
+    overrides = [f"data.root={base / 'celeba'}", f"trainer.output_dir={base / 'runs'}"]
+    overrides += ["trainer.epochs=2", "trainer.progress=false"]
+    return train(load_config("demo_facenet", overrides)).run_dir
