@@ -1,0 +1,457 @@
+"""Evaluate a trained model on seed 003's protocols: ``evaluate_model(RUN) -> EvalResult``.
+
+The model is scored on the materialised test sets (A, C, D, T) at its own input size, with
+per-attribute thresholds tuned on the validation split's protocol A crops (or the model's stored
+thresholds, or 0.5), beside the majority and minority baselines fitted on the training labels.
+:func:`write_eval` writes the evaluation folder::
+
+    eval.json                      every metric (format "faceattr-eval", version 1)
+    predictions.npz                image_ids, labels, prob_<P>, decisions_<P>, views_C, thresholds
+    error_table.csv / .md          seed 003 Table 7.1: error per attribute x protocol + majority
+    classification_report_<P>.csv  seed 004's report per protocol
+
+Protocols are materialised once into ``$FACEATTR_CACHE/protocols/<name>-<hash>`` (default
+``~/.cache/faceattr``), keyed by the dataset root, image set, split, crop size, image limit and
+the landmarks and boxes of the split's images (new detections make a new folder).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+from numpy.typing import NDArray
+
+from faceattr.attributes import attribute_indices
+from faceattr.data.celeba import CelebA, ImageSet, load_celeba
+from faceattr.evaluation.baselines import BaselineScores, LabelArray, baseline_scores
+from faceattr.evaluation.cost import ModelCost, model_cost
+from faceattr.evaluation.metrics import (
+    AttributeMetrics,
+    attribute_metrics,
+    write_classification_report,
+)
+from faceattr.evaluation.protocols import (
+    DESCRIPTIONS,
+    MANIFEST_FILE,
+    PROTOCOLS,
+    load_protocol,
+    materialise_protocols,
+)
+from faceattr.evaluation.scoring import ProtocolScores, score_protocol
+from faceattr.evaluation.thresholds import (
+    DEFAULT_THRESHOLD,
+    ThresholdArray,
+    tune_thresholds,
+)
+from faceattr.models import AttributeModel
+from faceattr.training.checkpoint import (
+    DESCRIPTION_FILE,
+    ModelDescription,
+    load_checkpoint,
+    load_description,
+    save_thresholds,
+)
+
+EVAL_FORMAT = "faceattr-eval"
+EVAL_VERSION = 1
+EVAL_FILE = "eval.json"
+PREDICTIONS_FILE = "predictions.npz"
+RUN_CONFIG = "config.yaml"
+Tune = Literal["f1", "accuracy", "none"]
+TUNE_CHOICES: tuple[str, ...] = get_args(Tune)
+
+
+@dataclass(frozen=True)
+class ModelTarget:
+    """The export folder to evaluate and the run folder it belongs to (None: a bare export)."""
+
+    model_dir: Path
+    run_dir: Path | None
+
+    @property
+    def default_out(self) -> Path:
+        """``RUN/eval`` for a run's best model, ``RUN/eval-<export>`` for another export of a
+        run, ``EXPORT/eval`` for a bare export."""
+        if self.run_dir is None:
+            return self.model_dir / "eval"
+        if self.model_dir == self.run_dir / "best":
+            return self.run_dir / "eval"
+        return self.run_dir / f"eval-{self.model_dir.name}"
+
+
+def resolve_target(path: str | Path) -> ModelTarget:
+    """A run folder (its ``best/`` export) or an export folder (``model.json`` inside)."""
+    path = Path(path)
+    if (path / DESCRIPTION_FILE).is_file():
+        parent = path.parent
+        return ModelTarget(path, parent if (parent / RUN_CONFIG).is_file() else None)
+    if (path / RUN_CONFIG).is_file() and (path / "best" / DESCRIPTION_FILE).is_file():
+        return ModelTarget(path / "best", path)
+    raise FileNotFoundError(
+        f"{path} is neither a run folder (config.yaml and best/{DESCRIPTION_FILE}) nor an "
+        f"export folder ({DESCRIPTION_FILE} and model.safetensors)"
+    )
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The decision thresholds applied, and where they came from."""
+
+    source: str
+    """"val-f1", "val-accuracy", "model" (stored in model.json) or "0.5"."""
+    values: ThresholdArray
+
+
+@dataclass(frozen=True)
+class ProtocolResult:
+    """A model's scores, decisions and metrics on one protocol."""
+
+    scores: ProtocolScores
+    decisions: LabelArray
+    metrics: AttributeMetrics
+
+    def to_dict(self) -> dict[str, Any]:
+        """eval.json's entry: description, count and every metric."""
+        return {"description": DESCRIPTIONS[self.scores.name], **self.metrics.to_dict()}
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Everything ``faceattr evaluate`` measured; :meth:`to_dict` is eval.json."""
+
+    command: str
+    created: str
+    target: ModelTarget
+    model_name: str
+    data_root: Path
+    split: str
+    protocol_dir: Path
+    attributes: tuple[str, ...]
+    thresholds: Thresholds
+    cost: ModelCost
+    baselines: BaselineScores
+    protocols: dict[str, ProtocolResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The eval.json document (format "faceattr-eval", version 1)."""
+        return {
+            "format": EVAL_FORMAT,
+            "version": EVAL_VERSION,
+            "created": self.created,
+            "command": self.command,
+            "run_dir": None if self.target.run_dir is None else str(self.target.run_dir),
+            "model_dir": str(self.target.model_dir),
+            "model_name": self.model_name,
+            "data_root": str(self.data_root),
+            "split": self.split,
+            "protocol_dir": str(self.protocol_dir),
+            "attributes": list(self.attributes),
+            "thresholds": {
+                "source": self.thresholds.source,
+                "values": self.thresholds.values.tolist(),
+            },
+            "cost": self.cost.to_dict(),
+            "baselines": {
+                "majority": {
+                    "accuracy": self.baselines.majority_accuracy.tolist(),
+                    "f1": self.baselines.majority_f1.tolist(),
+                },
+                "minority": {
+                    "accuracy": self.baselines.minority_accuracy.tolist(),
+                    "f1": self.baselines.minority_f1.tolist(),
+                },
+                "positive_class": self.baselines.positive_class.tolist(),
+            },
+            "protocols": {name: result.to_dict() for name, result in self.protocols.items()},
+        }
+
+    def error_table(self) -> tuple[list[str], list[list[str | float]]]:
+        """This evaluation's :func:`error_table`."""
+        errors = {name: r.metrics.error for name, r in self.protocols.items()}
+        return error_table(self.attributes, errors, self.baselines)
+
+
+def error_table(
+    attributes: Sequence[str], errors: dict[str, NDArray[np.float64]], baselines: BaselineScores
+) -> tuple[list[str], list[list[str | float]]]:
+    """Seed 003 Table 7.1: header and rows (attribute, error per protocol, majority baseline
+    error) as fractions, then a ``mean`` row over the attributes."""
+    header = ["attribute", *(f"error_{p}" for p in errors), "error_majority"]
+    columns = [*errors.values(), 1.0 - baselines.majority_accuracy]
+    rows: list[list[str | float]] = [
+        [name, *(float(c[k]) for c in columns)] for k, name in enumerate(attributes)
+    ]
+    rows.append(["mean", *(float(np.mean(c)) for c in columns)])
+    return header, rows
+
+
+def fit_baselines(data: CelebA, labels: LabelArray, attributes: Sequence[str]) -> BaselineScores:
+    """The majority and minority estimators fitted on the present training images of ``data``
+    and scored on ``labels`` ``(N, K)`` (columns ``attributes``)."""
+    train_rows = data.split_indices("train")
+    if len(train_rows) == 0:
+        raise ValueError(f"{data.root}: no training images present to fit the baselines on")
+    columns = attribute_indices(list(attributes))
+    return baseline_scores(data.labels[train_rows][:, columns], labels, list(attributes))
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """How to run the model: batch size (views), device, an image limit, progress bars."""
+
+    batch_size: int = 256
+    device: str = "auto"
+    limit: int | None = None
+    progress: bool = True
+
+
+def cache_home() -> Path:
+    """``$FACEATTR_CACHE``, default ``~/.cache/faceattr``."""
+    return Path(os.environ.get("FACEATTR_CACHE", "~/.cache/faceattr")).expanduser()
+
+
+def protocol_cache_dir(
+    data: CelebA, image_set: str, split: str, size: int, limit: int | None
+) -> Path:
+    """The cache folder of ``split``'s protocols of ``data`` at ``size``, keyed by the root, the
+    image set, the split, the size, the limit and the images' landmarks and boxes."""
+    rows = data.split_indices(split)[:limit]
+    digest = hashlib.sha256(f"{data.root.resolve()}|{image_set}|{split}|{size}|{limit}".encode())
+    digest.update(np.ascontiguousarray(data.image_ids[rows].astype(str)).tobytes())
+    for geometry in (data.landmarks, data.boxes):
+        if geometry is not None:
+            digest.update(np.ascontiguousarray(geometry[rows], dtype=np.float64).tobytes())
+    return cache_home() / "protocols" / f"{data.root.resolve().name}-{digest.hexdigest()[:12]}"
+
+
+def cached_protocols(
+    data: CelebA,
+    image_set: ImageSet,
+    split: str,
+    size: int,
+    protocols: Sequence[str],
+    limit: int | None,
+    progress: bool,
+) -> Path:
+    """A folder holding ``protocols`` of ``split`` at ``size``, materialised when missing (with
+    the protocols already there, so none is lost)."""
+    out = protocol_cache_dir(data, image_set, split, size, limit)
+    manifest = out / MANIFEST_FILE
+    present = list(json.loads(manifest.read_text())["protocols"]) if manifest.is_file() else []
+    if not set(protocols) <= set(present):
+        wanted = [p for p in PROTOCOLS if p in set(protocols) | set(present)]
+        materialise_protocols(
+            data.root,
+            out,
+            protocols=wanted,
+            split=split,
+            size=size,
+            image_set=image_set,
+            limit=limit,
+            progress=progress,
+        )
+    return out
+
+
+def check_protocol_split(protocol_dir: Path, split: str) -> None:
+    """Raise ``ValueError`` when ``protocol_dir`` holds another split than ``split``."""
+    manifest = protocol_dir / MANIFEST_FILE
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{protocol_dir}: no {MANIFEST_FILE} (faceattr data protocols)")
+    stored = json.loads(manifest.read_text()).get("split")
+    if stored != split:
+        raise ValueError(f"{protocol_dir} holds the {stored!r} split, not {split!r}")
+
+
+def parse_protocols(protocols: str | Sequence[str]) -> tuple[str, ...]:
+    """``"A,C"`` or ``["A", "C"]`` -> ``("A", "C")`` in the given order; unknown names raise."""
+    names = protocols.split(",") if isinstance(protocols, str) else list(protocols)
+    chosen = tuple(dict.fromkeys(n.strip().upper() for n in names if n.strip()))
+    unknown = [p for p in chosen if p not in PROTOCOLS]
+    if unknown or not chosen:
+        raise ValueError(f"unknown protocols {unknown}; choose from {', '.join(PROTOCOLS)}")
+    return chosen
+
+
+def data_root_of(description: ModelDescription, root: str | Path | None) -> Path:
+    """``root``, else the ``data.root`` the model was trained on; it must exist."""
+    trained = description.config.get("data", {}).get("root")
+    chosen = Path(root if root is not None else trained or "").expanduser()
+    if not str(chosen) or str(chosen) == ".":
+        raise ValueError("the model's config names no data.root: pass the dataset root")
+    if not chosen.is_dir():
+        raise FileNotFoundError(f"dataset root {chosen} not found: pass the dataset root")
+    return chosen
+
+
+def choose_thresholds(
+    model: AttributeModel,
+    description: ModelDescription,
+    data: CelebA,
+    image_set: ImageSet,
+    tune: Tune,
+    options: ScoringOptions,
+) -> Thresholds:
+    """Thresholds tuned on the validation split's protocol A (``tune`` "f1"/"accuracy"), else
+    the model's stored ones, else 0.5 for every attribute."""
+    if tune == "none":
+        if description.thresholds is not None:
+            return Thresholds("model", np.asarray(description.thresholds, dtype=np.float64))
+        return Thresholds(str(DEFAULT_THRESHOLD), np.full(len(model.attributes), DEFAULT_THRESHOLD))
+    if len(data.split_indices("val")) == 0:
+        raise ValueError(f"{data.root}: no validation images present to tune thresholds on")
+    size = model.input_config.size[0]
+    folder = cached_protocols(data, image_set, "val", size, ["A"], options.limit, options.progress)
+    scores = score_protocol(
+        model, load_protocol(folder, "A"), options.batch_size, options.device, options.progress
+    )
+    return Thresholds(f"val-{tune}", tune_thresholds(scores.labels, scores.probabilities, tune))
+
+
+def evaluate_model(
+    target: str | Path,
+    *,
+    root: str | Path | None = None,
+    protocols: str | Sequence[str] = ("A", "C", "D", "T"),
+    split: str = "test",
+    tune: Tune = "f1",
+    protocol_dir: str | Path | None = None,
+    save_tuned: bool = True,
+    options: ScoringOptions = ScoringOptions(),
+    command: str | None = None,
+) -> EvalResult:
+    """Score the model of ``target`` (a run or export folder) on ``protocols`` of ``split``.
+
+    ``root`` defaults to the model's ``data.root``; ``protocol_dir`` (``faceattr data
+    protocols``) replaces the cached protocols; ``tune`` picks the thresholds (see
+    :func:`choose_thresholds`), written into the export's model.json when ``save_tuned``.
+    """
+    if tune not in TUNE_CHOICES:
+        raise ValueError(f"unknown tuning {tune!r}; choose from {', '.join(TUNE_CHOICES)}")
+    chosen = parse_protocols(protocols)
+    resolved = resolve_target(target)
+    description = load_description(resolved.model_dir)
+    model = load_checkpoint(resolved.model_dir)
+    height, width = model.input_config.size
+    if height != width:
+        raise ValueError(f"protocol crops are square; {description.model_name} is {height}x{width}")
+    data_root = data_root_of(description, root)
+    image_set: ImageSet = description.config.get("data", {}).get("image_set", "align")
+    data = load_celeba(data_root, image_set=image_set)
+    if protocol_dir is None:
+        folder = cached_protocols(
+            data, image_set, split, height, chosen, options.limit, options.progress
+        )
+    else:
+        folder = Path(protocol_dir)
+        check_protocol_split(folder, split)
+    thresholds = choose_thresholds(model, description, data, image_set, tune, options)
+    if save_tuned and thresholds.source.startswith("val-"):
+        save_thresholds(resolved.model_dir, thresholds.values.tolist(), thresholds.source)
+    results: dict[str, ProtocolResult] = {}
+    for name in chosen:
+        protocol = load_protocol(folder, name)
+        if len(protocol) == 0:
+            raise ValueError(f"{folder}: protocol {name} holds no images")
+        scores = score_protocol(
+            model, protocol, options.batch_size, options.device, options.progress
+        )
+        decisions = scores.decisions(thresholds.values)
+        metrics = attribute_metrics(scores.labels, decisions, model.attributes)
+        results[name] = ProtocolResult(scores, decisions, metrics)
+    test_labels = next(iter(results.values())).scores.labels
+    return EvalResult(
+        command=command or equivalent_command(target, root, chosen, split, tune, protocol_dir),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        target=resolved,
+        model_name=description.model_name,
+        data_root=data_root,
+        split=split,
+        protocol_dir=folder,
+        attributes=tuple(model.attributes),
+        thresholds=thresholds,
+        cost=model_cost(model),
+        baselines=fit_baselines(data, test_labels, model.attributes),
+        protocols=results,
+    )
+
+
+def equivalent_command(
+    target: str | Path,
+    root: str | Path | None,
+    protocols: Sequence[str],
+    split: str,
+    tune: str,
+    protocol_dir: str | Path | None,
+) -> str:
+    """The ``faceattr evaluate`` command line that repeats an evaluation."""
+    words = ["faceattr", "evaluate", str(target), "--protocols", ",".join(protocols)]
+    words += ["--split", split, "--tune", tune]
+    if root is not None:
+        words += ["--root", str(root)]
+    if protocol_dir is not None:
+        words += ["--protocol-dir", str(protocol_dir)]
+    return shlex.join(words)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table, first column left-aligned, the others right."""
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "| --- |" + " ---: |" * (len(header) - 1),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def format_error_table(result: EvalResult) -> str:
+    """The error table in percent as Markdown (seed 003 Table 7.1, majority baseline beside)."""
+    header, rows = result.error_table()
+    names = ["attribute", *(h.removeprefix("error_") for h in header[1:])]
+    cells = [[str(row[0]), *(f"{100 * float(v):.2f}" for v in row[1:])] for row in rows]
+    return markdown_table(names, cells)
+
+
+def write_eval(result: EvalResult, out: str | Path) -> dict[str, Path]:
+    """Write eval.json, predictions.npz, error_table.csv/.md and the classification reports."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {"eval": out / EVAL_FILE, "predictions": out / PREDICTIONS_FILE}
+    written["eval"].write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    first = next(iter(result.protocols.values())).scores
+    arrays: dict[str, np.ndarray] = {
+        "image_ids": first.image_ids,
+        "labels": first.labels,
+        "thresholds": result.thresholds.values,
+    }
+    for name, protocol in result.protocols.items():
+        arrays[f"prob_{name}"] = protocol.scores.probabilities
+        arrays[f"decisions_{name}"] = protocol.decisions
+        if protocol.scores.view_probabilities.shape[1] > 1:
+            arrays[f"views_{name}"] = protocol.scores.view_probabilities
+    np.savez_compressed(written["predictions"], **arrays)  # type: ignore[arg-type]
+    header, rows = result.error_table()
+    written["error_table_csv"] = out / "error_table.csv"
+    with written["error_table_csv"].open("w", newline="") as file:
+        csv.writer(file).writerows([header, *rows])
+    written["error_table_md"] = out / "error_table.md"
+    written["error_table_md"].write_text(
+        f"Error (%) on the {result.split} split, {result.model_name}, thresholds "
+        f"{result.thresholds.source}\n\n" + format_error_table(result)
+    )
+    for name, protocol in result.protocols.items():
+        path = out / f"classification_report_{name}.csv"
+        written[f"classification_report_{name}"] = write_classification_report(
+            protocol.metrics, path
+        )
+    return written
