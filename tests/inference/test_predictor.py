@@ -1,0 +1,130 @@
+"""The predictor on real CelebA photos with a model trained inside the test session
+(``tiny_real_model``): detection, alignment, batched classification, every input kind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceattr.attributes import ATTRIBUTES
+from faceattr.data.celeba import CelebA
+from faceattr.geometry.alignment import stretch_matrix
+from faceattr.inference.images import ImageDecodeError
+from faceattr.inference.predictor import Predictor, aligned_image_matrices
+from faceattr.training.crops import ALIGNED_IMAGE_SIZE, MEAN_ALIGNED_LANDMARKS
+
+IMAGES = 10
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_real_model: Path) -> Predictor:
+    return Predictor.from_checkpoint(tiny_real_model, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def photos(real_celeba: CelebA) -> list[Path]:
+    rows = [i for i in real_celeba.split_indices("test") if real_celeba.present[i]][:IMAGES]
+    return [real_celeba.image_path(int(i)) for i in rows]
+
+
+def test_every_real_photo_gives_one_face_with_probabilities(
+    predictor: Predictor, photos: list[Path]
+) -> None:
+    results = list(predictor.predict_paths(photos, batch_size=4, workers=0, progress=False))
+    assert [r.path for r in results] == [str(p) for p in photos]
+    for result in results:
+        assert result.error is None and (result.width, result.height) == (178, 218)
+        assert len(result.faces) == 1
+        face = result.faces[0]
+        x, y, width, height = face.box
+        assert min(x, y) >= 0 and x + width <= 178 and y + height <= 218 and width > 40
+        assert len(face.landmarks) == 5 and 0.5 < face.detection_score <= 1
+        assert face.attributes == ATTRIBUTES and face.probabilities.shape == (40,)
+        assert face.probabilities.dtype == np.float32
+        assert ((face.probabilities >= 0) & (face.probabilities <= 1)).all()
+        assert (face.thresholds == 0.5).all()
+        assert np.array_equal(face.decisions, face.probabilities >= 0.5)
+        assert face.embedding.dtype == np.float32
+        assert abs(float(np.linalg.norm(face.embedding)) - 1) < 1e-5
+    embeddings = np.stack([r.faces[0].embedding for r in results])
+    assert np.unique(embeddings.round(4), axis=0).shape[0] == IMAGES  # distinct faces
+    document = json.loads(json.dumps(results[0].to_dict()))
+    assert document["faces"][0]["attributes"]["Male"]["threshold"] == 0.5
+
+
+def test_batches_and_workers_do_not_change_results(
+    predictor: Predictor, photos: list[Path]
+) -> None:
+    alone = [predictor.predict(p)[0].probabilities for p in photos[:4]]
+    batched = predictor.predict_paths(photos[:4], batch_size=32, workers=1, progress=False)
+    together = [r.faces[0].probabilities for r in batched]
+    np.testing.assert_allclose(np.stack(together), np.stack(alone), atol=1e-5)
+
+
+def test_path_bytes_pil_and_array_give_the_same_result(
+    predictor: Predictor, photos: list[Path]
+) -> None:
+    path = photos[0]
+    with Image.open(path) as image:
+        pil = image.copy()
+    inputs = [path, str(path), path.read_bytes(), pil, np.asarray(pil)]
+    faces = [predictor.predict(item) for item in inputs]
+    for other in faces[1:]:
+        assert len(other) == 1 and other[0].box == faces[0][0].box
+        assert np.array_equal(other[0].probabilities, faces[0][0].probabilities)
+        assert np.array_equal(other[0].embedding, faces[0][0].embedding)
+    assert np.array_equal(predictor.embed(pil), faces[0][0].embedding)
+
+
+def test_several_faces_in_one_photo(predictor: Predictor, photos: list[Path]) -> None:
+    left, right = (np.asarray(Image.open(p).convert("RGB")) for p in photos[:2])
+    group = np.concatenate([left, np.full((218, 60, 3), 128, np.uint8), right], axis=1)
+    faces = predictor.predict(group, keep_crops=True)
+    assert len(faces) == 2
+    centres = sorted(face.box[0] + face.box[2] / 2 for face in faces)
+    assert centres[0] < 178 < 238 < centres[1]
+    for face in faces:
+        assert face.crop is not None and face.crop.shape == (36, 36, 1)
+        assert face.crop.dtype == np.uint8 and face.crop.std() > 10
+    alone = [predictor.predict(left)[0], predictor.predict(right)[0]]
+    by_x = sorted(faces, key=lambda face: face.box[0])
+    for together, single in zip(by_x, alone, strict=True):
+        np.testing.assert_allclose(together.probabilities, single.probabilities, atol=0.02)
+
+
+def test_unreadable_and_faceless_images_are_reported(
+    predictor: Predictor, photos: list[Path], tmp_path: Path
+) -> None:
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"not a JPEG")
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (120, 160), (128, 140, 150)).save(blank)
+    results = list(predictor.predict_paths([corrupt, photos[0], blank], workers=0, progress=False))
+    assert [len(r.faces) for r in results] == [0, 1, 0]
+    assert results[0].error is not None and results[0].error.startswith("unreadable: ")
+    assert results[2].error == "no face found" and (results[2].width, results[2].height) == (
+        120,
+        160,
+    )
+    assert predictor.predict(np.asarray(Image.open(blank))) == []
+    with pytest.raises(ImageDecodeError):
+        predictor.predict(corrupt)
+    assert predictor.embed(blank) is None
+
+
+def test_image_crop_models_see_the_aligned_celeba_frame() -> None:
+    matrices = aligned_image_matrices(MEAN_ALIGNED_LANDMARKS[None], (64, 48))
+    width, height = ALIGNED_IMAGE_SIZE
+    whole = stretch_matrix(np.array([[0.0, 0.0, width, height]]), (64, 48))
+    np.testing.assert_allclose(matrices, whole, atol=1e-9)
+    twice = aligned_image_matrices(MEAN_ALIGNED_LANDMARKS[None] * 2, (64, 48))
+    np.testing.assert_allclose(twice[0, :, :2], whole[0, :, :2] / 2, atol=1e-9)
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no model at"):
+        Predictor.from_checkpoint(tmp_path / "nothing")
