@@ -134,3 +134,31 @@ def synth_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     overrides = [f"data.root={base / 'celeba'}", f"trainer.output_dir={base / 'runs'}"]
     overrides += ["trainer.epochs=2", "trainer.progress=false"]
     return train(load_config("demo_facenet", overrides)).run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_real_model(celeba_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``best/`` export of facenet-mtl (all 40 attributes) trained for one epoch on 64 real
+    training faces (canonical landmarks, decoded JPEGs): a real model for the inference and
+    retrieval tests."""
+    from faceattr.training.config import load_config
+    from faceattr.training.trainer import train
+
+    out = tmp_path_factory.mktemp("tiny-real-model")
+    overrides = [
+        f"data.root={celeba_root}",
+        "data.canonical_landmarks=true",
+        "data.limit_train=64",
+        "data.limit_val=32",
+        "data.batch_size=32",
+        f"data.attributes=[{','.join(ATTRIBUTES)}]",
+        "model.name=facenet-mtl",
+        "trainer.epochs=1",
+        "trainer.progress=false",
+        "trainer.log_every_n_steps=1",
+        f"trainer.output_dir={out}",
+        "trainer.name=tiny-real",
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FACEATTR_CACHE", str(out / "annotations"))
+        return train(load_config(None, overrides)).best
