@@ -6,9 +6,9 @@ new or changed files are predicted and written (old faces replaced), ``batch_siz
 transaction, so an interrupted run resumes where it stopped. Unreadable and faceless files are
 recorded with their reason and reported, never fatal.
 
-With ``devices > 1`` prediction runs in that many spawned worker processes, one per CUDA device
-when there are enough, else on the CPU (the cores shared among them), while this process, the
-single writer, commits every finished batch of files.
+With ``devices > 1`` prediction runs in that many worker processes (forkserver, else spawn), one
+per CUDA device when there are enough, else on the CPU (the cores shared among them), while this
+process, the single writer, commits every finished batch of files.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def model_fingerprint(description: ModelDescription, state: dict[str, torch.Tens
     digest.update(json.dumps(kept, sort_keys=True, default=str).encode())
     for name, tensor in state.items():
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data)
     return digest.hexdigest()
 
 
@@ -240,6 +240,16 @@ def _predict_chunk(paths: list[str]) -> list[ImagePrediction]:
     return list(predictions)
 
 
+def worker_context() -> multiprocessing.context.BaseContext:
+    """Forkserver where the OS has it (one server imports torch and this module, then forks each
+    worker: no CUDA state is inherited and the imports are paid once), else spawn."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 def predict_in_processes(
     predictor: Predictor,
     paths: Sequence[str],
@@ -248,12 +258,12 @@ def predict_in_processes(
     workers: int,
     progress: bool = True,
 ) -> Iterator[list[ImagePrediction]]:
-    """Predictions of ``paths`` by ``devices`` spawned processes (see :func:`worker_devices`),
+    """Predictions of ``paths`` by ``devices`` worker processes (see :func:`worker_devices`),
     ``batch_size`` files per task, yielded one task at a time as they finish (any order)."""
     if not paths:
         return
     names = worker_devices(devices)
-    context = multiprocessing.get_context("spawn")
+    context = worker_context()
     queue = context.Queue()
     for name in names:
         queue.put(name)
