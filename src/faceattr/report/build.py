@@ -17,17 +17,15 @@ from numpy.typing import NDArray
 
 from faceattr.data.celeba import SPLITS, load_celeba
 from faceattr.data.formats import AnnotationError
+from faceattr.evaluation.evaluate import EVAL_FILE, EVAL_FORMAT, EVAL_VERSION, PREDICTIONS_FILE
 from faceattr.models.base import InputConfig
-from faceattr.training.checkpoint import load_description
+from faceattr.training.checkpoint import DESCRIPTION_FILE, load_description
 from faceattr.training.config import ConfigError, TrainConfig, load_config
+from faceattr.training.trainer import CONFIG_FILE
 
-EVAL_FILE = "eval.json"
-PREDICTIONS_FILE = "predictions.npz"
-EVAL_FORMAT = "faceattr-eval"
-EVAL_VERSION = 1
 METRICS_FILE = "metrics.csv"
-CONFIG_FILE = "config.yaml"
 ENVIRONMENT_FILE = "environment.json"
+BASELINES = ("majority", "minority")
 PREFERRED_PROTOCOLS = ("A", "D", "T", "C")
 """The protocol a single-protocol view shows first: seed 003 reports on aligned crops (A)."""
 
@@ -78,16 +76,15 @@ class Evaluation:
     labels: NDArray[np.uint8]
     """(N, K) true labels of the evaluated split, in the protocol sets' row order."""
     probabilities: dict[str, NDArray[np.float32]]
-    """Protocol -> (N, K) probabilities."""
+    """Protocol -> (N, K) probabilities (C: the mean over its views)."""
+    decisions: dict[str, NDArray[np.uint8]]
+    """Protocol -> (N, K) predicted labels: ``decisions_<P>`` of the predictions file (C: the
+    views' vote), else the probabilities above the attribute's threshold."""
 
     @property
     def primary_protocol(self) -> str:
         """The protocol shown where one is shown (A when evaluated, then D, T, C)."""
         return next(p for p in (*PREFERRED_PROTOCOLS, *self.protocols) if p in self.protocols)
-
-    def predictions(self, protocol: str) -> NDArray[np.uint8]:
-        """(N, K) predicted labels of ``protocol``: probability above the attribute's threshold."""
-        return (self.probabilities[protocol] > self.thresholds).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -232,14 +229,16 @@ def load_evaluation(directory: str | Path) -> Evaluation:
         raise ValueError(f"{source}: not a {EVAL_FORMAT} version {EVAL_VERSION} file")
     attributes = tuple(str(a) for a in _require(document, "attributes", source))
     count = len(attributes)
-    thresholds = _require(document, "thresholds", source)
+    threshold_entry = _require(document, "thresholds", source)
+    thresholds = _scores(_require(threshold_entry, "values", source), count, "thresholds", source)
     cost = _require(document, "cost", source)
+    baseline_entry = _require(document, "baselines", source)
     baselines = {
         estimator: {
             metric: _scores(values, count, f"baselines.{estimator}.{metric}", source)
-            for metric, values in scores.items()
+            for metric, values in _require(baseline_entry, estimator, source).items()
         }
-        for estimator, scores in _require(document, "baselines", source).items()
+        for estimator in BASELINES
     }
     protocols = {
         name: _protocol_scores(name, entry, count, source)
@@ -249,12 +248,19 @@ def load_evaluation(directory: str | Path) -> Evaluation:
         image_ids = predictions["image_ids"]
         labels = predictions["labels"].astype(np.uint8)
         probabilities = {p: predictions[f"prob_{p}"].astype(np.float32) for p in protocols}
+        stored = {
+            p: predictions[f"decisions_{p}"] for p in protocols if f"decisions_{p}" in predictions
+        }
     for name, values in probabilities.items():
         if values.shape != labels.shape or labels.shape != (len(image_ids), count):
             raise ValueError(
                 f"{directory / PREDICTIONS_FILE}: prob_{name} {values.shape} and labels "
                 f"{labels.shape} do not match {len(image_ids)} images x {count} attributes"
             )
+    decisions = {
+        p: stored[p].astype(np.uint8) if p in stored else (values > thresholds).astype(np.uint8)
+        for p, values in probabilities.items()
+    }
     run_dir = document.get("run_dir")
     return Evaluation(
         directory=directory,
@@ -268,8 +274,8 @@ def load_evaluation(directory: str | Path) -> Evaluation:
         split=str(_require(document, "split", source)),
         protocol_dir=Path(_require(document, "protocol_dir", source)),
         attributes=attributes,
-        threshold_source=str(_require(thresholds, "source", source)),
-        thresholds=_scores(_require(thresholds, "values", source), count, "thresholds", source),
+        threshold_source=str(_require(threshold_entry, "source", source)),
+        thresholds=thresholds,
         parameters=int(_require(cost, "parameters", source)),
         flops=int(_require(cost, "flops", source)),
         input_size=(int(cost["input_size"][0]), int(cost["input_size"][1])),
@@ -278,6 +284,7 @@ def load_evaluation(directory: str | Path) -> Evaluation:
         image_ids=image_ids,
         labels=labels,
         probabilities=probabilities,
+        decisions=decisions,
     )
 
 
@@ -318,7 +325,7 @@ def data_summary(root: Path) -> DataSummary:
 
 
 def _input_config(model_dir: Path) -> InputConfig | None:
-    if not (model_dir / "model.json").is_file():
+    if not (model_dir / DESCRIPTION_FILE).is_file():
         return None
     return load_description(model_dir).input_config
 
@@ -349,9 +356,17 @@ def open_entry(path: str | Path) -> ReportEntry:
 
 
 def _distinct_labels(entries: Sequence[ReportEntry]) -> list[str]:
-    """Each entry's label, with its folder's name where two entries share one."""
+    """Each entry's label; where two share one, with the run folder's name, or the run and
+    evaluation folders' names where they share the run too."""
+
+    def folder(entry: ReportEntry) -> str:
+        runs = Counter(e.folder.name for e in entries if e.label == entry.label)
+        if runs[entry.folder.name] == 1 or entry.evaluation is None:
+            return entry.folder.name
+        return f"{entry.folder.name}/{entry.evaluation.directory.name}"
+
     shared = Counter(e.label for e in entries)
-    labels = [f"{e.label} ({e.folder.name})" if shared[e.label] > 1 else e.label for e in entries]
+    labels = [f"{e.label} ({folder(e)})" if shared[e.label] > 1 else e.label for e in entries]
     again = Counter(labels)
     return [f"{label} #{i + 1}" if again[label] > 1 else label for i, label in enumerate(labels)]
 
@@ -375,4 +390,13 @@ def gather(paths: Sequence[str | Path], options: ReportOptions | None = None) ->
                 data=summaries[root] if root is not None else None,
             )
         )
-    return ReportData(tuple(entries), options or ReportOptions())
+    options = options or ReportOptions()
+    for entry in entries:
+        names = entry.evaluation.attributes if entry.evaluation else ()
+        unknown = [n for n in options.grid_attributes or () if entry.evaluation and n not in names]
+        if unknown:
+            raise ValueError(
+                f"attributes {unknown} were not evaluated in {entry.folder}; choose from "
+                f"{', '.join(names)}"
+            )
+    return ReportData(tuple(entries), options)

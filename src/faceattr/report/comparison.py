@@ -109,8 +109,9 @@ def attributes_section(data: ReportData) -> Section | None:
 
 
 def curves_section(data: ReportData) -> Section | None:
-    """Every run's losses and validation accuracy in one chart."""
-    histories = {label: run.history for label, run in data.runs if run.history}
+    """Every run's losses and validation accuracy in one chart (by run folder: evaluations of
+    one run share its curves)."""
+    histories = {run.directory.name: run.history for _, run in data.runs if run.history}
     if not histories:
         return None
     figure = training_curves(histories)

@@ -321,14 +321,9 @@ def correlation_section(data: ReportData) -> Section | None:
 
 
 def grid_attributes(evaluation: Evaluation, requested: Sequence[str] | None) -> list[str]:
-    """The attributes marked under the sample images; ``ValueError`` names one not evaluated."""
+    """The attributes marked under the sample images: ``requested`` (checked by ``gather``),
+    else those of :data:`GRID_ATTRIBUTES` evaluated, else the first six."""
     if requested:
-        unknown = [name for name in requested if name not in evaluation.attributes]
-        if unknown:
-            raise ValueError(
-                f"attributes {unknown} were not evaluated; choose from "
-                f"{', '.join(evaluation.attributes)}"
-            )
         return list(requested)
     chosen = [name for name in GRID_ATTRIBUTES if name in evaluation.attributes]
     return chosen or list(evaluation.attributes[: len(GRID_ATTRIBUTES)])
@@ -356,7 +351,7 @@ def samples_section(data: ReportData) -> Section | None:
     rows = np.sort(rng.choice(len(evaluation.image_ids), count, replace=False))
     views = crops.batch(rows)
     images = views[:, C_CENTRE_VIEW if crops.views > 1 else 0]
-    predicted = evaluation.predictions(protocol)[rows]
+    predicted = evaluation.decisions[protocol][rows]
     truth = evaluation.labels[rows]
     right = predicted == truth
     ids = [str(i) for i in evaluation.image_ids[rows]]
@@ -384,7 +379,7 @@ def samples_section(data: ReportData) -> Section | None:
     )
     paragraph = (
         f"{count} images drawn at random (seed {options.seed}) from the {evaluation.split} split; "
-        f"a label is predicted when its probability exceeds the attribute's threshold."
+        f"thresholds: {evaluation.threshold_source}."
     )
     return Section("Sample images", (paragraph, render_figure("samples", caption, figure), table))
 
