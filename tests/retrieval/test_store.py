@@ -1,0 +1,180 @@
+"""IndexStore on both backends with hand-made faces: writes, replacement, stats, model binding,
+transactions, search errors; SQLite's WAL and URLs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from faceattr.attributes import ATTRIBUTES
+from faceattr.inference.predictor import FacePrediction
+from faceattr.retrieval.query import QueryError
+from faceattr.retrieval.store import (
+    FileEntry,
+    FileState,
+    IndexModel,
+    IndexModelError,
+    IndexStore,
+    database_url,
+)
+
+MODEL = IndexModel("a" * 64, "tiny", ATTRIBUTES, "/models/tiny")
+OTHER = IndexModel("b" * 64, "other", ("Male", "Smiling"))
+
+
+def make_face(rng: np.random.Generator, attributes: tuple[str, ...] = ATTRIBUTES) -> FacePrediction:
+    """A face with random probabilities and a unit embedding of 8 dimensions."""
+    embedding = rng.normal(size=8).astype(np.float32)
+    x, y, w, h = (float(v) for v in rng.uniform(0, 100, 4))
+    return FacePrediction(
+        box=(x, y, w, h),
+        landmarks=tuple((float(x), float(y)) for x, y in rng.uniform(0, 100, (5, 2))),
+        detection_score=float(rng.uniform(0.5, 1)),
+        attributes=attributes,
+        probabilities=rng.random(len(attributes)).astype(np.float32),
+        thresholds=np.full(len(attributes), 0.5, np.float32),
+        embedding=embedding / np.linalg.norm(embedding),
+    )
+
+
+def entry(path: str, faces: list[FacePrediction], error: str | None = None) -> FileEntry:
+    return FileEntry(path, 100, 1, path[-64:].rjust(64, "0"), faces=faces, error=error)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty index location on each backend."""
+    if request.param == "sqlite":
+        return str(tmp_path / "faces.db")
+    return str(request.getfixturevalue("postgres_db"))
+
+
+@pytest.fixture
+def store(db: str) -> Iterator[IndexStore]:
+    """A fresh index bound to MODEL."""
+    with IndexStore.open(db, create=True) as opened:
+        opened.bind_model(MODEL)
+        yield opened
+
+
+def test_write_replace_and_stats(store: IndexStore, db: str) -> None:
+    rng = np.random.default_rng(0)
+    store.write_files(
+        [
+            entry("/p/a.jpg", [make_face(rng), make_face(rng)]),
+            entry("/p/b.jpg", [make_face(rng)]),
+            entry("/p/c.jpg", [], error="no face found"),
+        ]
+    )
+    stats = store.stats()
+    assert (stats.files, stats.failed, stats.faces, stats.model) == (3, 1, 3, MODEL.fingerprint)
+    before = {hit.face_id for hit in store.search("", limit=10) if hit.path == "/p/a.jpg"}
+    replacement = make_face(rng)
+    store.write_files([entry("/p/a.jpg", [replacement])])
+    after = [hit for hit in store.search("", limit=10) if hit.path == "/p/a.jpg"]
+    assert len(after) == 1 and after[0].face_id not in before
+    record = store.face(after[0].face_id)
+    assert record is not None
+    np.testing.assert_array_equal(record.embedding, replacement.embedding)
+    assert record.box == replacement.box and record.landmarks == replacement.landmarks
+    assert record.probabilities["Male"] == float(
+        replacement.probabilities[ATTRIBUTES.index("Male")]
+    )
+    assert store.stats().faces == 2
+    assert store.file_states()["/p/c.jpg"].status == "failed"
+    with IndexStore.open(db) as reopened:
+        assert reopened.model == MODEL
+        assert reopened.stats() == store.stats()
+
+
+def test_another_model_is_refused_unless_reindex(store: IndexStore) -> None:
+    store.write_files([entry("/p/a.jpg", [make_face(np.random.default_rng(1))])])
+    with pytest.raises(IndexModelError, match="built with model tiny .*not other .*--reindex"):
+        store.bind_model(OTHER)
+    store.bind_model(OTHER, reindex=True)
+    assert store.attributes == ("Male", "Smiling") and store.stats().files == 0
+    store.write_files([entry("/p/a.jpg", [make_face(np.random.default_rng(2), OTHER.attributes)])])
+    assert len(store.search("Male or not Male")) == 1
+    with pytest.raises(QueryError, match="unknown attribute 'Young'"):
+        store.search("Young")
+
+
+def test_a_failed_batch_loses_only_itself(store: IndexStore) -> None:
+    rng = np.random.default_rng(3)
+    store.write_files([entry("/p/a.jpg", [make_face(rng)])])
+    wrong = make_face(rng, ("Male",))
+    with pytest.raises(ValueError, match="attributes differ"):
+        store.write_files([entry("/p/b.jpg", [make_face(rng)]), entry("/p/c.jpg", [wrong])])
+    assert set(store.file_states()) == {"/p/a.jpg"}
+    assert store.stats().faces == 1
+
+
+def test_stat_updates_and_indexed_paths(store: IndexStore, tmp_path: Path) -> None:
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"x")
+    store.write_files([entry(str(photo.resolve()), [make_face(np.random.default_rng(4))])])
+    old = store.file_states()[str(photo.resolve())]
+    store.update_stats([FileState(old.path, 7, 99, old.sha256, old.status, 0)])
+    new = store.file_states()[str(photo.resolve())]
+    assert (new.size, new.mtime_ns, new.sha256, new.faces) == (7, 99, old.sha256, 1)
+    assert store.is_indexed_path(photo)
+    assert store.is_indexed_path(tmp_path / "sub" / ".." / "photo.jpg")
+    assert not store.is_indexed_path(tmp_path / "other.jpg")
+
+
+def test_search_arguments_are_checked(store: IndexStore) -> None:
+    store.write_files([entry("/p/a.jpg", [make_face(np.random.default_rng(5))])])
+    with pytest.raises(QueryError, match="did you mean 'Eyeglasses'"):
+        store.search("Eyeglases")
+    with pytest.raises(ValueError, match="limit"):
+        store.search("", limit=0)
+    with pytest.raises(ValueError, match="like has 3 dimensions; the index's embeddings have 8"):
+        store.search("", like=np.ones(3))
+    with pytest.raises(ValueError, match="non-zero"):
+        store.search("", like=np.zeros(8))
+
+
+def test_an_empty_index_finds_nothing(db: str) -> None:
+    with IndexStore.open(db, create=True) as empty:
+        assert empty.search("Male and not Smiling") == []
+        assert empty.face(1) is None
+        assert empty.stats().model is None
+        with pytest.raises(QueryError):
+            empty.search("Malee")
+
+
+def test_sqlite_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    db = str(tmp_path / "faces.db")
+    with IndexStore.open(db, create=True) as writer, IndexStore.open(db) as reader:
+        writer.bind_model(MODEL)
+        with writer.engine.begin() as connection:
+            connection.execute(
+                writer.files.insert().values(
+                    path="/p/x.jpg", size=1, mtime_ns=1, sha256="0", status="ok", faces=0
+                )
+            )
+            assert reader.stats().files == 0  # the uncommitted row is invisible, not blocking
+        assert reader.stats().files == 1
+        with reader.engine.connect() as connection:
+            assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_database_urls(tmp_path: Path) -> None:
+    assert database_url(str(tmp_path / "f.db")).render_as_string() == f"sqlite:///{tmp_path}/f.db"
+    url = database_url("postgresql://me@db.example:5433/faces")
+    assert (url.drivername, url.host, url.port, url.database) == (
+        "postgresql+psycopg",
+        "db.example",
+        5433,
+        "faces",
+    )
+    with pytest.raises(ValueError, match="unsupported index database"):
+        database_url("mysql://me@host/faces")
+    with pytest.raises(FileNotFoundError, match="faceattr index"):
+        IndexStore.open(str(tmp_path / "missing.db"))
+    with pytest.raises(ValueError, match="cannot open the index postgresql"):
+        IndexStore.open("postgresql://nobody@127.0.0.1:1/none")
