@@ -328,7 +328,6 @@ def evaluate_model(
     protocol_dir: str | Path | None = None,
     save_tuned: bool = True,
     options: ScoringOptions = ScoringOptions(),
-    command: str | None = None,
 ) -> EvalResult:
     """Score the model of ``target`` (a run or export folder) on ``protocols`` of ``split``.
 
@@ -371,7 +370,9 @@ def evaluate_model(
         results[name] = ProtocolResult(scores, decisions, metrics)
     test_labels = next(iter(results.values())).scores.labels
     return EvalResult(
-        command=command or equivalent_command(target, root, chosen, split, tune, protocol_dir),
+        command=equivalent_command(
+            target, root, chosen, split, tune, protocol_dir, save_tuned, options
+        ),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         target=resolved,
         model_name=description.model_name,
@@ -393,14 +394,22 @@ def equivalent_command(
     split: str,
     tune: str,
     protocol_dir: str | Path | None,
+    save_tuned: bool,
+    options: ScoringOptions,
 ) -> str:
     """The ``faceattr evaluate`` command line that repeats an evaluation."""
     words = ["faceattr", "evaluate", str(target), "--protocols", ",".join(protocols)]
-    words += ["--split", split, "--tune", tune]
-    if root is not None:
-        words += ["--root", str(root)]
-    if protocol_dir is not None:
-        words += ["--protocol-dir", str(protocol_dir)]
+    words += ["--split", split, "--tune", tune, "--batch-size", str(options.batch_size)]
+    words += ["--device", options.device]
+    for flag, value in (
+        ("--root", root),
+        ("--protocol-dir", protocol_dir),
+        ("--limit", options.limit),
+    ):
+        if value is not None:
+            words += [flag, str(value)]
+    if not save_tuned:
+        words.append("--no-save-thresholds")
     return shlex.join(words)
 
 

@@ -1,0 +1,106 @@
+"""``faceattr evaluate RUN_OR_EXPORT`` and ``faceattr compare RUN_OR_EVAL...``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from faceattr.cli import app
+from faceattr.data.formats import AnnotationError
+from faceattr.evaluation.compare import compare_evals, write_comparison
+from faceattr.evaluation.evaluate import (
+    TUNE_CHOICES,
+    ScoringOptions,
+    Tune,
+    evaluate_model,
+    format_error_table,
+    resolve_target,
+    write_eval,
+)
+from faceattr.evaluation.thresholds import OBJECTIVES
+from faceattr.training.checkpoint import UnsafeCheckpointError
+
+USER_ERRORS = (AnnotationError, FileNotFoundError, KeyError, ValueError, UnsafeCheckpointError)
+
+
+def fail(error: Exception) -> typer.Exit:
+    """Print ``error`` to stderr; the exit (code 2) to raise."""
+    typer.echo(f"error: {error}", err=True)
+    return typer.Exit(2)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    target: Path = typer.Argument(..., help="A run folder (its best/ model) or an export folder."),
+    root: Path | None = typer.Option(
+        None, "--root", help="CelebA folder (default: the data.root the model was trained on)."
+    ),
+    protocols: str = typer.Option("A,C,D,T", "--protocols", help="Test sets, comma-separated."),
+    split: str = typer.Option("test", "--split", help="Split to evaluate: test, val or train."),
+    tune: str = typer.Option(
+        "f1",
+        "--tune",
+        help=f"Tune per-attribute thresholds on val protocol A for {' or '.join(OBJECTIVES)}; "
+        "none: the model's stored thresholds, else 0.5.",
+    ),
+    protocol_dir: Path | None = typer.Option(
+        None, "--protocol-dir", help="Protocols from `faceattr data protocols` (default: cached)."
+    ),
+    batch_size: int = typer.Option(256, "--batch-size", help="Crops per forward pass."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN/eval)."),
+    save_thresholds: bool = typer.Option(
+        True, "--save-thresholds/--no-save-thresholds", help="Write tuned thresholds to model.json."
+    ),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N images per split."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+) -> None:
+    """Score a model on the protocols; write eval.json, predictions and the error table."""
+    try:
+        if tune not in TUNE_CHOICES:
+            raise ValueError(f"--tune must be one of {', '.join(TUNE_CHOICES)}, got {tune!r}")
+        if limit is not None and limit <= 0:
+            raise ValueError(f"--limit must be positive, got {limit}")
+        chosen_tune: Tune = tune  # type: ignore[assignment]  # checked above
+        result = evaluate_model(
+            target,
+            root=root,
+            protocols=protocols,
+            split=split,
+            tune=chosen_tune,
+            protocol_dir=protocol_dir,
+            save_tuned=save_thresholds,
+            options=ScoringOptions(batch_size, device, limit, progress),
+        )
+        written = write_eval(result, out if out is not None else resolve_target(target).default_out)
+    except USER_ERRORS as error:
+        raise fail(error) from error
+    count = next(iter(result.protocols.values())).metrics.count
+    typer.echo(
+        f"{result.model_name} on {count:,} {split} images of {result.data_root} "
+        f"(thresholds {result.thresholds.source}; {result.cost.parameters:,} parameters, "
+        f"{result.cost.flops:,} FLOPs at {result.cost.input_size[0]}x{result.cost.input_size[1]})"
+    )
+    typer.echo("error (%):")
+    typer.echo(format_error_table(result))
+    for kind, path in written.items():
+        typer.echo(f"{kind:<28} {path}")
+
+
+@app.command("compare")
+def compare_command(
+    evaluations: list[Path] = typer.Argument(
+        ..., help="Run folders (their eval/), evaluation folders or eval.json files."
+    ),
+    out: Path = typer.Option(Path("compare"), "--out", help="Output folder."),
+) -> None:
+    """Models x protocols mean error and accuracy, and the per-attribute errors side by side."""
+    try:
+        comparison = compare_evals(evaluations)
+        written = write_comparison(comparison, out)
+    except USER_ERRORS as error:
+        raise fail(error) from error
+    typer.echo(written["compare_md"].read_text())
+    for kind, path in written.items():
+        typer.echo(f"{kind:<24} {path}")
