@@ -69,7 +69,8 @@ def export_onnx(
     both and report the largest output difference.
 
     The exporter is ``torch.export``'s (``dynamo=True``, PyTorch's default since 2.9; offline,
-    through ``onnxscript``); the TorchScript exporter it replaced is deprecated."""
+    through ``onnxscript``); the TorchScript exporter it replaced is deprecated. The weights stay
+    inside the one file (up to ONNX's 2 GB), so the ``.onnx`` and ``.json`` are all there is."""
     out = Path(out)
     if out.suffix != ".onnx":
         raise ValueError(f"the ONNX file must end in .onnx, got {out}")
@@ -88,6 +89,7 @@ def export_onnx(
         dynamic_shapes=({0: torch.export.Dim("batch")},),
         opset_version=opset,
         dynamo=True,
+        external_data=False,
         verbose=False,
     )
     text = json.dumps(description.to_dict(), indent=2, sort_keys=True) + "\n"
