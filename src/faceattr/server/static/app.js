@@ -141,7 +141,6 @@ function thumbnail(hit, query) {
   const image = element("img");
   image.src = hit.thumbnail_url;
   image.alt = hit.file_name;
-  image.loading = "lazy";
   link.append(image);
   const caption = element("figcaption", "", `${hit.score.toFixed(3)} · ${hit.file_name} `);
   const similar = element("button", "similar", "similar");
