@@ -1,0 +1,160 @@
+"""``faceattr index PATHS --model RUN --db faces.db`` and ``faceattr search QUERY``: build an
+attribute index of a photo collection and query it (seed 004's content-based retrieval)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from faceattr.attributes import ATTRIBUTES
+from faceattr.cli import app
+from faceattr.inference.images import ImageDecodeError, expand_paths
+from faceattr.inference.predictor import Predictor, model_path
+from faceattr.retrieval.indexer import IndexSummary, index_model, index_paths
+from faceattr.retrieval.query import QueryError, parse_query
+from faceattr.retrieval.store import IndexStore, SearchHit
+
+DB_HELP = "The index: a SQLite file, sqlite:///PATH or postgresql://USER@HOST:PORT/DB."
+QUERY_HELP = (
+    "Attributes combined with and, or, not and parentheses, each optionally with a threshold: "
+    "'Eyeglasses and Wearing_Hat and not Male', 'Smiling>0.9 or (Bald and not Young)'. "
+    "Empty: every face."
+)
+SHOWN_FAILURES = 20
+
+
+class SearchFormat(str, Enum):
+    """Output formats of ``faceattr search``."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` on stderr; the exit (code 2) to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def summary_lines(summary: IndexSummary) -> list[str]:
+    """The counts of a run, then the first failed files and their reasons."""
+    lines = [
+        f"added {summary.added}, skipped {summary.skipped} (unchanged), "
+        f"failed {summary.failed}, faces {summary.faces}"
+    ]
+    lines += [f"failed {path}: {reason}" for path, reason in summary.failures[:SHOWN_FAILURES]]
+    if summary.failed > SHOWN_FAILURES:
+        lines.append(f"... and {summary.failed - SHOWN_FAILURES} more failed files")
+    return lines
+
+
+@app.command("index")
+def index_command(
+    paths: list[str] = typer.Argument(..., help="Image files, folders (recursive) or globs."),
+    model: Path = typer.Option(
+        ..., "--model", help="A run folder (its best/), an export folder or a .ckpt."
+    ),
+    db: str = typer.Option("faces.db", "--db", help=DB_HELP),
+    devices: int = typer.Option(
+        1, "--devices", min=1, help="Prediction processes: one per GPU, else CPU processes."
+    ),
+    batch_size: int = typer.Option(
+        32, "--batch-size", min=1, help="Faces per model batch, files per transaction."
+    ),
+    workers: int = typer.Option(2, "--workers", min=0, help="Decoding/detection processes."),
+    device: str = typer.Option("auto", "--device", help="With --devices 1: auto, cpu, cuda:1."),
+    reindex: bool = typer.Option(
+        False, "--reindex", help="Empty an index that another model built, then index."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+) -> None:
+    """Add the faces of PATHS to the index: unchanged files are skipped, changed ones redone,
+    unreadable and faceless files recorded and listed."""
+    try:
+        files = expand_paths(paths)
+        source = model_path(model).resolve()
+        predictor = Predictor.from_checkpoint(source, device=device)
+        with IndexStore.open(db, create=True) as store:
+            summary = index_paths(
+                store,
+                predictor,
+                files,
+                devices,
+                batch_size,
+                progress,
+                reindex,
+                workers,
+                model_source=str(source),
+            )
+            stats = store.stats()
+    except (FileNotFoundError, ValueError, TypeError) as error:
+        raise fail(str(error)) from None
+    for line in summary_lines(summary):
+        typer.echo(line)
+    typer.echo(f"{db}: {stats.files} files, {stats.faces} faces, model {stats.model_name}")
+
+
+def like_embedding(store: IndexStore, image: Path, model: Path | None, device: str) -> np.ndarray:
+    """The main-face embedding of ``image`` by the index's model (``model``, else the path the
+    index recorded); ``ValueError`` when that model is not the index's or finds no face."""
+    if store.model is None:
+        raise ValueError("the index is empty")
+    source = model or (Path(store.model.source) if store.model.source else None)
+    if source is None:
+        raise ValueError("--like needs --model: the index does not record its model's path")
+    predictor = Predictor.from_checkpoint(source, device=device)
+    if index_model(predictor).fingerprint != store.model.fingerprint:
+        raise ValueError(f"{source} is not the model that built the index ({store.model.name})")
+    embedding = predictor.embed(image)
+    if embedding is None:
+        raise ValueError(f"no face found in {image}")
+    return embedding
+
+
+def hits_table(hits: list[SearchHit], attributes: tuple[str, ...]) -> str:
+    """One line per hit: rank, face id, score, the query's attribute probabilities, box, path."""
+    header = f"{'#':>3} {'face':>7} {'score':>7} " + "".join(f"{a[:12]:>13}" for a in attributes)
+    lines = [header + "  box (x,y,w,h)        path"]
+    for rank, hit in enumerate(hits, start=1):
+        values = "".join(f"{hit.probabilities[a]:13.3f}" for a in attributes)
+        box = ",".join(f"{v:.0f}" for v in hit.box)
+        lines.append(f"{rank:>3} {hit.face_id:>7} {hit.score:7.3f} {values}  {box:<19}  {hit.path}")
+    return "\n".join(lines)
+
+
+@app.command("search")
+def search_command(
+    query: str = typer.Argument("", help=QUERY_HELP),
+    db: str = typer.Option("faces.db", "--db", help=DB_HELP),
+    min_prob: float = typer.Option(
+        0.5, "--min-prob", min=0.0, max=1.0, help="What a bare attribute means: P >= this."
+    ),
+    limit: int = typer.Option(20, "--limit", min=1, help="Most faces shown."),
+    like: Path | None = typer.Option(
+        None, "--like", help="Rank the matches by similarity to this photo's main face."
+    ),
+    model: Path | None = typer.Option(
+        None, "--model", help="The index's model for --like (default: the path it recorded)."
+    ),
+    device: str = typer.Option("auto", "--device", help="Device of the --like model."),
+    output_format: SearchFormat = typer.Option(SearchFormat.TABLE, "--format", help="Output."),
+) -> None:
+    """Faces of the index that satisfy QUERY, surest first (or most like --like)."""
+    try:
+        with IndexStore.open(db) as store:
+            parsed = parse_query(query, store.attributes or ATTRIBUTES, min_prob)
+            embedding = None if like is None else like_embedding(store, like, model, device)
+            hits = store.search(parsed, limit=limit, like=embedding)
+    except (FileNotFoundError, QueryError, ImageDecodeError, ValueError) as error:
+        raise fail(str(error)) from None
+    if output_format is SearchFormat.JSON:
+        typer.echo(json.dumps([asdict(hit) for hit in hits], indent=2))
+    elif hits:
+        typer.echo(hits_table(hits, parsed.attributes))
+    else:
+        typer.echo("no face matches")
