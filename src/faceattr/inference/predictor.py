@@ -204,7 +204,6 @@ class FaceAligner:
 class DetectedImage:
     """One decoded image's faces, on their way from a worker to the classifier."""
 
-    index: int
     path: str | None
     width: int
     height: int
@@ -231,25 +230,24 @@ class DetectingDataset(Dataset[DetectedImage]):
         try:
             image = decode_image(path)
         except ImageDecodeError as error:
-            return DetectedImage(index, path, 0, 0, error=f"unreadable: {error}")
+            return DetectedImage(path, 0, 0, error=f"unreadable: {error}")
         if self._detector is None:
             self._detector = create_detector(self.detector_name)
-        return cut_faces(image, self._detector.detect(image), self.aligner, index, path)
+        return cut_faces(image, self._detector.detect(image), self.aligner, path)
 
 
 def cut_faces(
     image: np.ndarray,
     detections: list[Detection],
     aligner: FaceAligner,
-    index: int = 0,
     path: str | None = None,
 ) -> DetectedImage:
     """The loose crops of ``detections`` in the RGB ``image`` (``error`` when there is none)."""
     height, width = image.shape[:2]
     if not detections:
-        return DetectedImage(index, path, width, height, error="no face found")
+        return DetectedImage(path, width, height, error="no face found")
     batch = aligner.loose_crops(image, detections)
-    return DetectedImage(index, path, width, height, detections, batch)
+    return DetectedImage(path, width, height, detections, batch)
 
 
 def as_rgb(image: ImageInput) -> np.ndarray:
@@ -296,6 +294,7 @@ class Predictor:
         if len(thresholds) != len(self.attributes):
             raise ValueError(f"{len(thresholds)} thresholds for {len(self.attributes)} attributes")
         self.thresholds = np.asarray(thresholds, dtype=np.float32)
+        self.thresholds.setflags(write=False)  # shared by every FacePrediction
         self.input_config: InputConfig = description.input_config
         self.aligner = FaceAligner.of(description)
         self.transform = FaceTransform(self.input_config, AffactJitter())
@@ -377,40 +376,40 @@ class Predictor:
     ) -> list[ImagePrediction]:
         """Classify every face of ``images`` in one batch."""
         batches = [found.batch for found in images if found.batch is not None]
-        probabilities = embeddings = crops = None
-        if batches:
-            batch = FaceBatch(
-                images=torch.cat([b.images for b in batches]),
-                crops=torch.cat([b.crops for b in batches]),
-                labels=torch.cat([b.labels for b in batches]),
-            )
-            inputs, _ = self.transform.eval_batch(batch.to(self.device))
-            probabilities, embeddings = self.network(inputs)
-            if keep_crops:
-                crops = self._pixels(inputs)
-        results, start = [], 0
+        detections = [detection for found in images for detection in found.detections]
+        faces = self._faces(batches, detections, keep_crops) if batches else []
+        results = []
         for found in images:
-            faces = []
-            for k, detection in enumerate(found.detections):
-                assert probabilities is not None and embeddings is not None
-                row = start + k
-                faces.append(
-                    FacePrediction(
-                        box=detection.box,
-                        landmarks=tuple((float(x), float(y)) for x, y in detection.landmarks),
-                        detection_score=detection.score,
-                        attributes=self.attributes,
-                        probabilities=probabilities[row].astype(np.float32),
-                        thresholds=self.thresholds,
-                        embedding=embeddings[row].astype(np.float32),
-                        crop=None if crops is None else crops[row],
-                    )
-                )
-            start += len(found.detections)
-            results.append(
-                ImagePrediction(found.path, found.width, found.height, faces, found.error)
-            )
+            count = len(found.detections)
+            own, faces = faces[:count], faces[count:]
+            results.append(ImagePrediction(found.path, found.width, found.height, own, found.error))
         return results
+
+    def _faces(
+        self, batches: Sequence[FaceBatch], detections: Sequence[Detection], keep_crops: bool
+    ) -> list[FacePrediction]:
+        """The predictions of ``detections``, whose loose crops ``batches`` hold in order."""
+        batch = FaceBatch(
+            images=torch.cat([b.images for b in batches]),
+            crops=torch.cat([b.crops for b in batches]),
+            labels=torch.cat([b.labels for b in batches]),
+        )
+        inputs, _ = self.transform.eval_batch(batch.to(self.device))
+        probabilities, embeddings = self.network(inputs)
+        crops = self._pixels(inputs) if keep_crops else [None] * len(detections)
+        return [
+            FacePrediction(
+                box=detection.box,
+                landmarks=tuple((float(x), float(y)) for x, y in detection.landmarks),
+                detection_score=detection.score,
+                attributes=self.attributes,
+                probabilities=probabilities[row].astype(np.float32),
+                thresholds=self.thresholds,
+                embedding=embeddings[row].astype(np.float32),
+                crop=crops[row],
+            )
+            for row, detection in enumerate(detections)
+        ]
 
     def _pixels(self, inputs: torch.Tensor) -> np.ndarray:
         """The uint8 ``(N, H, W, C)`` images behind a normalised batch."""
