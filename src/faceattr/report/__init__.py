@@ -5,17 +5,9 @@ files = write_report(["runs/x/eval"], "report/")            # one model
 files = write_report(["runs/x/eval", "runs/y/eval"], "cmp/")  # side by side
 """
 
-from faceattr.report.build import (
-    Evaluation,
-    ReportData,
-    ReportEntry,
-    ReportOptions,
-    RunRecord,
-    gather,
-    load_evaluation,
-    load_run,
-)
+from faceattr.report.build import ReportData, ReportEntry, ReportOptions, gather
 from faceattr.report.document import Cell, Report, ReportFigure, ReportTable, Section
+from faceattr.report.folders import Evaluation, RunRecord, load_evaluation, load_run
 from faceattr.report.writer import ReportFiles, compose_report, write_report
 
 __all__ = [

@@ -6,16 +6,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from faceattr.report.build import PREFERRED_PROTOCOLS, Evaluation, ReportData
+from faceattr.report.build import ReportData
+from faceattr.report.card import card_table
 from faceattr.report.document import ReportTable, Section, cells, render_figure
 from faceattr.report.figures import error_bars, training_curves
-from faceattr.report.sections import (
-    SectionRenderer,
-    card_table,
-    error_table,
-    majority_error,
-    percent,
-)
+from faceattr.report.folders import PREFERRED_PROTOCOLS, Evaluation
+from faceattr.report.sections import SectionRenderer, error_table, majority_error, percent
 
 MISSING = "—"
 

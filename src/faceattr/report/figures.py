@@ -98,7 +98,7 @@ def error_bars(
     axes.set_xlabel("error (%)")
     axes.margins(x=0.08)
     axes.grid(axis="x", alpha=0.3)
-    axes.legend(loc="lower right", fontsize=8)
+    figure.legend(loc="outside lower center", ncols=min(len(series), 3), fontsize=8)
     axes.set_title(title)
     return figure
 

@@ -8,23 +8,22 @@ appended to :data:`SINGLE_SECTIONS` (and to ``comparison.COMPARISON_SECTIONS`` w
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 
 import numpy as np
 from numpy.typing import NDArray
 
 from faceattr.data.stats import _correlation_figure, dataset_stats
 from faceattr.evaluation.protocols import load_protocol
-from faceattr.report.build import Evaluation, ReportData, ReportEntry, RunRecord
+from faceattr.report.build import ReportData
+from faceattr.report.card import model_card
 from faceattr.report.document import Cell, ReportTable, Section, cells, render_figure
 from faceattr.report.figures import error_bars, sample_grid, training_curves, yes_no
-from faceattr.training.config import AugmentConfig, TrainConfig
+from faceattr.report.folders import Evaluation
 
 SectionRenderer = Callable[[ReportData], Section | None]
 
 GRID_ATTRIBUTES = ("Male", "Smiling", "Young", "Eyeglasses", "Wearing_Hat", "Blond_Hair")
 """Attributes marked under the sample images by default (those evaluated, else the first six)."""
-ENVIRONMENT_PACKAGES = ("faceattr", "torch", "torchvision", "lightning", "timm", "numpy")
 CLASSIFICATION_AVERAGES = ("micro", "macro", "weighted", "samples")
 C_CENTRE_VIEW = 4
 """Protocol C's centre view (corners first, then the centre; see ``ten_crop``)."""
@@ -38,117 +37,6 @@ def percent(value: float) -> str:
 def majority_error(evaluation: Evaluation) -> NDArray[np.float64]:
     """(K,) error of the majority baseline on the evaluated split."""
     return 1.0 - evaluation.baselines["majority"]["accuracy"]
-
-
-# ---- the model card -------------------------------------------------------------------------
-
-
-def _recipe_rows(config: TrainConfig) -> list[tuple[str, str]]:
-    augment = [
-        f.name.removesuffix("_enabled")
-        for f in fields(AugmentConfig)
-        if f.name.endswith("_enabled") and getattr(config.augment, f.name)
-    ]
-    if config.augment.seed000_offline:
-        augment.append("seed-000 offline x4")
-    optimiser = config.optimizer
-    schedule = [f"{config.trainer.epochs} epochs, monitor {config.schedule.monitor}"]
-    if config.schedule.plateau:
-        schedule.append(f"plateau x{config.schedule.plateau_factor}")
-    if config.schedule.early_stopping:
-        schedule.append(f"early stopping after {config.schedule.early_stopping_patience}")
-    if optimiser.freeze_epochs:
-        schedule.append(f"backbone frozen for {optimiser.freeze_epochs} epochs")
-    loss = [config.loss.task_weight_preset or "equal task weights"]
-    if config.loss.pos_weight:
-        loss.append("positive-class weights")
-    return [
-        ("recipe: model", f"{config.model.name} (pretrained: {config.model.pretrained or 'no'})"),
-        ("recipe: crop", f"{config.data.crop} on {config.data.image_set} images"),
-        ("recipe: augmentation", ", ".join(augment) or "none"),
-        (
-            "recipe: optimiser",
-            f"{optimiser.name}, lr {optimiser.lr:g}, weight decay {optimiser.weight_decay:g}, "
-            f"batch {config.data.batch_size}",
-        ),
-        ("recipe: schedule", "; ".join(schedule)),
-        ("recipe: loss", ", ".join(loss)),
-    ]
-
-
-def _environment_row(run: RunRecord) -> str:
-    environment = run.environment
-    packages = environment.get("packages", {})
-    parts = [f"Python {environment.get('python', '?')}"]
-    parts += [f"{name} {packages[name]}" for name in ENVIRONMENT_PACKAGES if packages.get(name)]
-    device = environment.get("device", {})
-    if device:
-        parts.append(f"{device.get('type', '?')} {device.get('name', '')}".strip())
-    commit = environment.get("git", {}).get("commit")
-    if commit:
-        dirty = " (uncommitted changes)" if environment["git"].get("dirty") else ""
-        parts.append(f"git {commit[:10]}{dirty}")
-    return ", ".join(parts)
-
-
-def _data_rows(entry: ReportEntry) -> list[tuple[str, str]]:
-    if entry.data is None:
-        return []
-    counts = entry.data.split_counts
-    split_text = (
-        ", ".join(f"{split} {count:,}" for split, count in counts.items())
-        if counts is not None
-        else "not readable from here"
-    )
-    return [("data", str(entry.data.root)), ("images per split (present)", split_text)]
-
-
-def _evaluation_rows(entry: ReportEntry, evaluation: Evaluation) -> list[tuple[str, str]]:
-    size = "x".join(str(s) for s in evaluation.input_size)
-    config = entry.input_config
-    if config is not None:
-        mean, std = (", ".join(f"{v:g}" for v in values) for values in (config.mean, config.std))
-        size += f", {'grey' if config.grayscale else 'RGB'}, mean {mean}, std {std}"
-    thresholds = evaluation.thresholds
-    return [
-        (
-            "evaluated",
-            f"{evaluation.split} split, {len(evaluation.image_ids):,} images, protocols "
-            f"{', '.join(evaluation.protocols)}",
-        ),
-        ("attributes", f"{len(evaluation.attributes)}"),
-        ("input", size),
-        ("parameters", f"{evaluation.parameters:,}"),
-        ("FLOPs per image", f"{evaluation.flops:,}"),
-        (
-            "thresholds",
-            f"{evaluation.threshold_source} ({thresholds.min():.3f} to {thresholds.max():.3f})",
-        ),
-    ]
-
-
-def card_table(entry: ReportEntry) -> ReportTable:
-    """The model card of ``entry``: data, recipe, cost, thresholds, environment, command."""
-    rows = [("model", entry.model_name), ("model folder", str(entry.model_dir))]
-    if entry.run is not None:
-        rows.append(("run folder", str(entry.run.directory)))
-    rows += _data_rows(entry)
-    if entry.evaluation is not None:
-        rows += _evaluation_rows(entry, entry.evaluation)
-    if entry.run is not None and entry.run.config is not None:
-        rows += _recipe_rows(entry.run.config)
-    if entry.run is not None and entry.run.environment:
-        rows.append(("environment", _environment_row(entry.run)))
-    table_rows = [cells(key, value) for key, value in rows]
-    if entry.evaluation is not None:
-        table_rows.append((Cell("created"), Cell(entry.evaluation.created)))
-        table_rows.append((Cell("command"), Cell(entry.evaluation.command, code=True)))
-    return ReportTable(f"Model card: {entry.label}", ("", ""), tuple(table_rows), numeric=False)
-
-
-def model_card(data: ReportData) -> Section:
-    """What was evaluated, trained how, on what, at what cost, by which exact command."""
-    return Section("Model card", (card_table(data.entries[0]),))
 
 
 # ---- training -------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def compose_report(
         section = renderer(data)
         if section is not None:
             rendered.append(section)
-    folders = ", ".join(str(entry.folder) for entry in data.entries)
+    folders = ", ".join(str(entry.source) for entry in data.entries)
     subtitle = f"faceattr report, {datetime.now():%Y-%m-%d %H:%M}, from {folders}"
     return Report(title or default_title(data), subtitle, tuple(rendered))
 
