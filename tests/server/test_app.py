@@ -223,6 +223,7 @@ def test_health_names_the_model_and_counts_the_index(
     assert health["model"]["name"] == "facenet-mtl"
     assert health["model"]["device"] == "cpu"
     assert health["index"]["faces"] == health["index"]["files"] == len(photos)
+    assert health["index"]["attributes"] == health["model"]["attributes"]
     assert health["max_upload_bytes"] == upload_limit
 
 

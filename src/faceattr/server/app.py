@@ -236,6 +236,7 @@ def create_app(
                 failed=stats.failed,
                 faces=stats.faces,
                 model_name=stats.model_name,
+                attributes=list(store.attributes),
             )
         return Health(
             status="ok", model=model, index=index, max_upload_bytes=settings.max_upload_bytes

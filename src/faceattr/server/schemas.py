@@ -89,6 +89,7 @@ class IndexInfo(BaseModel):
     failed: int
     faces: int
     model_name: str | None
+    attributes: list[str] = Field(description="what queries can name")
 
 
 class Health(BaseModel):
