@@ -11,11 +11,14 @@ import pytest
 from PIL import Image
 
 from faceattr.attributes import ATTRIBUTES
+from faceattr.data.cache_prepare import loose_crop_matrices
+from faceattr.data.cache_writer import warp_to_uint8
 from faceattr.data.celeba import CelebA
 from faceattr.geometry.alignment import stretch_matrix
 from faceattr.inference.images import ImageDecodeError
-from faceattr.inference.predictor import Predictor, aligned_image_matrices
+from faceattr.inference.predictor import FaceAligner, Predictor, aligned_image_matrices
 from faceattr.training.crops import ALIGNED_IMAGE_SIZE, MEAN_ALIGNED_LANDMARKS
+from faceattr.training.datamodule import CropSpec
 
 IMAGES = 10
 
@@ -123,6 +126,28 @@ def test_image_crop_models_see_the_aligned_celeba_frame() -> None:
     np.testing.assert_allclose(matrices, whole, atol=1e-9)
     twice = aligned_image_matrices(MEAN_ALIGNED_LANDMARKS[None] * 2, (64, 48))
     np.testing.assert_allclose(twice[0, :, :2], whole[0, :, :2] / 2, atol=1e-9)
+
+
+def test_large_photos_are_shrunk_before_the_warp(photos: list[Path]) -> None:
+    """A CelebA face blown up 4x with a fine checkerboard on top: its loose crop stays that of
+    the original (area averaging cancels the pattern); a plain warp would alias it in."""
+    aligner = FaceAligner(CropSpec("affact", (36, 36), 2.0), loose_size=48, margin=1.25)
+    original = np.asarray(Image.open(photos[0]).convert("RGB"))
+    big = np.repeat(np.repeat(original, 4, axis=0), 4, axis=1).astype(int)
+    big += np.where(np.indices(big.shape[:2]).sum(axis=0) % 2 == 0, 30, -30)[..., None]
+    big = np.clip(big, 0, 255).astype(np.uint8)
+    landmarks = MEAN_ALIGNED_LANDMARKS[None].astype(np.float64)
+    no_box = np.full((1, 4), np.nan)
+
+    def loose(points: np.ndarray, image: np.ndarray) -> np.ndarray:
+        size = np.array([[image.shape[1], image.shape[0]]], dtype=np.float64)
+        return loose_crop_matrices(points, no_box, size, 48, 1.25)[0]
+
+    small = aligner.render(original, loose(landmarks, original)).astype(int)
+    assert np.array_equal(small, warp_to_uint8(original, loose(landmarks, original), 48))
+    big_loose = loose(landmarks * 4 + 1.5, big)  # pixel i of the original covers 4i..4i+3
+    assert np.abs(aligner.render(big, big_loose) - small).mean() < 5
+    assert np.abs(warp_to_uint8(big, big_loose, 48) - small).mean() > 10
 
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:

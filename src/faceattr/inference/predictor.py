@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -27,6 +28,7 @@ from faceattr.data.cache_writer import warp_to_uint8
 from faceattr.geometry import affact_alignment_matrix, compose, invert
 from faceattr.geometry.alignment import stretch_matrix
 from faceattr.geometry.jitter import AffactJitter
+from faceattr.geometry.opencv_pixels import source_windows
 from faceattr.inference.detection import Detection, FaceDetector, create_detector, main_face
 from faceattr.inference.images import ImageDecodeError, array_to_rgb, decode_image, pil_to_rgb
 from faceattr.inference.onnx import OnnxNetwork, PredictionGraph, load_onnx_description
@@ -46,6 +48,8 @@ ImageInput = str | Path | bytes | Image.Image | np.ndarray
 DEFAULT_THRESHOLD = 0.5
 ALIGNMENT_SIDE = 256
 """Side of the intermediate AFFACT box frame of :func:`aligned_image_matrices` (any size works)."""
+SHRINK_ABOVE = 1.5
+"""Faces more than this many times larger than CelebA's are first shrunk to CelebA's size."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,23 @@ def aligned_image_matrices(landmarks: np.ndarray, out_size: tuple[int, int]) -> 
     return compose(frame, compose(from_box, to_box))
 
 
+def matrix_scale(matrices: np.ndarray) -> float:
+    """The mean linear scale (square root of the determinant) of ``(N, 2, 3)`` matrices."""
+    return float(np.sqrt(np.abs(np.linalg.det(np.asarray(matrices)[:, :, :2]))).mean())
+
+
+def shrink(image: np.ndarray, matrix: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` resized by ``factor`` (< 1) with OpenCV's area averaging, and ``matrix``
+    (``(2, 3)`` from ``image`` pixels) re-expressed from the resized image's pixels."""
+    height, width = image.shape[:2]
+    size = (max(round(width * factor), 1), max(round(height * factor), 1))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    fx, fy = size[0] / width, size[1] / height
+    # resize maps pixel centres x_small = (x + 0.5) * fx - 0.5; this is its inverse
+    to_image = np.array([[[1 / fx, 0.0, 0.5 / fx - 0.5], [0.0, 1 / fy, 0.5 / fy - 0.5]]])
+    return small, compose(matrix[None], to_image)[0]
+
+
 @dataclass(frozen=True)
 class FaceAligner:
     """Cuts faces out of a photo the way training cut them: the loose crop of ``loose_size``
@@ -183,6 +204,30 @@ class FaceAligner:
             return aligned_image_matrices(landmarks, self.crop.out_size)
         return self.crop.matrices(landmarks, boxes, sizes)
 
+    def render(self, image: np.ndarray, loose: np.ndarray) -> np.ndarray:
+        """``(F, S, S, 3)`` uint8 loose crops of the RGB ``image`` through source -> loose
+        matrices ``loose``. As training's: one bilinear warp of the pixels. A face more than
+        :data:`SHRINK_ABOVE` times larger than CelebA's aligned faces (which training saw at their
+        decoded size) is first shrunk to their size by area averaging, so that a large photo does
+        not alias into the crop."""
+        reference = matrix_scale(self.celeba_loose_matrix())
+        windows = source_windows(loose, image.shape[:2], self.loose_size)
+        crops = []
+        for (top, bottom, left, right), matrix in zip(windows.crop, windows.matrices, strict=True):
+            window = image[top:bottom, left:right]
+            factor = matrix_scale(matrix[None]) / reference
+            if factor * SHRINK_ABOVE < 1:
+                window, matrix = shrink(window, matrix, factor)
+            crops.append(warp_to_uint8(np.ascontiguousarray(window), matrix[None], self.loose_size))
+        return np.concatenate(crops)
+
+    def celeba_loose_matrix(self) -> np.ndarray:
+        """``(1, 2, 3)``: the loose-crop matrix of CelebA's mean aligned face."""
+        landmarks = MEAN_ALIGNED_LANDMARKS[None].astype(np.float64)
+        sizes = np.array([ALIGNED_IMAGE_SIZE], dtype=np.float64)
+        boxes = np.full((1, 4), np.nan)
+        return loose_crop_matrices(landmarks, boxes, sizes, self.loose_size, self.margin)[0]
+
     def loose_crops(self, image: np.ndarray, faces: Sequence[Detection]) -> FaceBatch:
         """The faces of the RGB ``image`` as a :class:`FaceBatch` (uint8 loose crops and
         loose -> model-input matrices; no labels)."""
@@ -191,7 +236,7 @@ class FaceAligner:
         boxes = np.array([face.box for face in faces], dtype=np.float64)
         sizes = np.tile(np.array([[width, height]], dtype=np.float64), (len(faces), 1))
         loose, _ = loose_crop_matrices(landmarks, boxes, sizes, self.loose_size, self.margin)
-        pixels = warp_to_uint8(image, loose, self.loose_size)
+        pixels = self.render(image, loose)
         crops = loose_to_crop_matrices(self.crop_matrices(landmarks, boxes, sizes), loose)
         return FaceBatch(
             images=torch.from_numpy(pixels).permute(0, 3, 1, 2),
