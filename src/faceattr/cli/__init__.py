@@ -14,7 +14,18 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 
 # Command modules register themselves on the apps above.
-from faceattr.cli import data, demo, landmarks, prepare, stats, synth, train  # noqa: E402,F401
+from faceattr.cli import (  # noqa: E402,F401
+    cv,
+    data,
+    demo,
+    evaluate,
+    landmarks,
+    prepare,
+    stats,
+    sweep,
+    synth,
+    train,
+)
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ def evaluate_command(
     protocols: str = typer.Option("A,C,D,T", "--protocols", help="Test sets, comma-separated."),
     split: str = typer.Option("test", "--split", help="Split to evaluate: test, val or train."),
     tune: str = typer.Option(
-        "f1",
+        "accuracy",
         "--tune",
         help=f"Tune per-attribute thresholds on val protocol A for {' or '.join(OBJECTIVES)}; "
         "none: the model's stored thresholds, else 0.5.",

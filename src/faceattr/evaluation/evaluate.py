@@ -324,7 +324,7 @@ def evaluate_model(
     root: str | Path | None = None,
     protocols: str | Sequence[str] = ("A", "C", "D", "T"),
     split: str = "test",
-    tune: Tune = "f1",
+    tune: Tune = "accuracy",
     protocol_dir: str | Path | None = None,
     save_tuned: bool = True,
     options: ScoringOptions = ScoringOptions(),
