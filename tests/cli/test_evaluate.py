@@ -114,7 +114,7 @@ def test_evaluate_on_real_images_with_detected_landmarks(
     result = runner.invoke(app, ["evaluate", str(run_dir), "--protocols", "A,D", "--limit", "24"])
     assert result.exit_code == 0, result.output
     data = json.loads((run_dir / "eval" / "eval.json").read_text())
-    assert data["data_root"] == str(root) and data["thresholds"]["source"] == "val-f1"
+    assert data["data_root"] == str(root) and data["thresholds"]["source"] == "val-accuracy"
     assert data["protocols"]["A"]["count"] == 24
     manifest = json.loads((Path(data["protocol_dir"]) / "manifest.json").read_text())
     assert manifest["protocols"]["A"]["crop_counts"]["landmarks"] == 24  # detected, not defaults

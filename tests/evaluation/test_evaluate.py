@@ -57,7 +57,7 @@ def test_evaluation_writes_the_eval_contract(run: Path) -> None:
     assert (data["format"], data["version"], data["split"]) == ("faceattr-eval", 1, "test")
     assert data["run_dir"] == str(run) and data["model_dir"] == str(run / "best")
     assert data["command"].startswith("faceattr evaluate")
-    assert data["thresholds"]["source"] == "val-f1" and len(data["thresholds"]["values"]) == k
+    assert data["thresholds"]["source"] == "val-accuracy" and len(data["thresholds"]["values"]) == k
     assert data["cost"] == {
         "parameters": 21_660,
         "flops": 508_416,
