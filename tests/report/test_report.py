@@ -16,7 +16,15 @@ from typer.testing import CliRunner
 
 import faceattr.cli.report  # noqa: F401  (registers `faceattr report`)
 from faceattr.cli import app
-from faceattr.report import ReportFiles, Section, compose_report, gather, write_report
+from faceattr.report import (
+    ReportData,
+    ReportFiles,
+    Section,
+    compose_report,
+    gather,
+    load_evaluation,
+    write_report,
+)
 from faceattr.report.document import Cell, ReportTable
 from faceattr.report.figures import sample_grid
 from faceattr.report.markdown import render_markdown
@@ -81,7 +89,7 @@ def test_a_run_without_evaluation_reports_its_card_and_training(
 
 
 def test_a_section_renderer_extends_the_report(evaluations: tuple[Path, Path]) -> None:
-    def slices(data):  # type: ignore[no-untyped-def]
+    def slices(data: ReportData) -> Section:
         table = ReportTable("by group", ("group", "accuracy"), ((Cell("Male"), Cell("0.9|1")),))
         return Section("Slices", ("per group", table))
 
@@ -99,10 +107,17 @@ def test_bad_inputs_are_named(evaluations: tuple[Path, Path], tmp_path: Path) ->
     (bad / "eval.json").write_text(json.dumps({"format": "other"}))
     result = runner.invoke(app, ["report", str(bad), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "not a faceattr-eval version 1" in result.output
+    document = json.loads((evaluations[0] / "eval.json").read_text())
+    del document["cost"]["flops"]
+    (bad / "eval.json").write_text(json.dumps(document))
+    shutil.copy(evaluations[0] / "predictions.npz", bad)
+    with pytest.raises(ValueError, match=r"bad/eval.json: missing key 'flops'"):
+        load_evaluation(bad)
     result = runner.invoke(app, ["report", str(evaluations[0].parent), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "holds several evaluations" in result.output
     arguments = ["report", str(evaluations[0]), "--out", str(tmp_path), "--attributes", "Young"]
     result = runner.invoke(app, arguments)
     assert result.exit_code == 2 and "['Young'] were not evaluated" in result.output
     with pytest.raises(ValueError, match="2 images, predicted"):
-        sample_grid(np.zeros((2, 8, 8, 3), np.uint8), ["a", "b"], ["Male"], *[np.zeros((1, 1))] * 2)
+        one = np.zeros((1, 1), np.uint8)
+        sample_grid(np.zeros((2, 8, 8, 3), np.uint8), ["a", "b"], ["Male"], one, one)
