@@ -64,6 +64,8 @@ def test_report_of_an_evaluation_embeds_every_figure_and_the_numbers(
     marks = html.count('class="good"') + html.count('class="bad"')
     assert marks == len(document["attributes"]) * TEST_IMAGES  # every label of every image
     assert "| mean |" in single_report.markdown.read_text()
+    minority_f1 = np.mean(document["baselines"]["minority"]["f1"])
+    assert f"{minority_f1:.3f} mean F1" in html
 
 
 def test_comparison_of_two_evaluations(

@@ -79,6 +79,12 @@ def baseline_section(data: ReportData) -> Section | None:
         f"baseline's {percent(float(baseline.mean()))}% (the most frequent training class of each "
         f"attribute); the model is better on {beaten} of {len(error)} attributes."
     )
+    minority = evaluation.baselines["minority"]
+    floor = (
+        f"The minority estimator (the rarer training class of each attribute, seed 000) scores "
+        f"{minority['accuracy'].mean():.2%} mean accuracy and {minority['f1'].mean():.3f} mean F1 "
+        f"(its positive class being the minority one): the F1 a rare-attribute detector must beat."
+    )
     figure = error_bars(
         evaluation.attributes,
         {f"{data.entries[0].label} ({protocol})": error},
@@ -86,9 +92,8 @@ def baseline_section(data: ReportData) -> Section | None:
         f"Error per attribute, protocol {protocol}, {evaluation.split} split",
     )
     caption = f"Per-attribute error against the majority baseline (protocol {protocol})"
-    return Section(
-        "Error against the baseline", (paragraph, render_figure("baseline_errors", caption, figure))
-    )
+    rendered = render_figure("baseline_errors", caption, figure)
+    return Section("Error against the baseline", (paragraph, floor, rendered))
 
 
 def protocol_summary_table(evaluation: Evaluation) -> ReportTable:
