@@ -23,6 +23,7 @@ from faceattr.cli import (  # noqa: E402,F401
     landmarks,
     predict,
     prepare,
+    report,
     serve,
     stats,
     sweep,

@@ -143,7 +143,7 @@ def _frequency_figure(stats: DatasetStats) -> Figure:
     return figure
 
 
-def _correlation_figure(stats: DatasetStats) -> Figure:
+def correlation_figure(stats: DatasetStats) -> Figure:
     """Heatmap of the correlation matrix, diverging colours centred at 0, NaN in grey."""
     ticks = np.arange(len(stats.names))
     figure = Figure(figsize=(12, 11), layout="constrained")
@@ -225,7 +225,7 @@ def write_stats(stats: DatasetStats, out_dir: Path) -> dict[str, Path]:
         "stats_json": out_dir / "stats.json",
     }
     _save_png(_frequency_figure(stats), paths["frequencies"])
-    _save_png(_correlation_figure(stats), paths["correlation"])
+    _save_png(correlation_figure(stats), paths["correlation"])
     _write_correlation_csv(stats, paths["correlation_csv"])
     _write_baselines_csv(stats, paths["baselines_csv"])
     paths["stats_json"].write_text(json.dumps(stats_document(stats), indent=2) + "\n")

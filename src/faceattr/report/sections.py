@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from faceattr.data.stats import _correlation_figure, dataset_stats
+from faceattr.data.stats import correlation_figure, dataset_stats
 from faceattr.evaluation.protocols import load_protocol
 from faceattr.report.build import ReportData
 from faceattr.report.card import model_card
@@ -206,7 +206,7 @@ def correlation_section(data: ReportData) -> Section | None:
     ]
     paragraph = f"Strongest pairs on the {evaluation.split} split: {'; '.join(pairs)}."
     caption = f"Attribute correlation of the {evaluation.split} split's true labels"
-    figure = render_figure("correlation", caption, _correlation_figure(stats))
+    figure = render_figure("correlation", caption, correlation_figure(stats))
     return Section("Attribute correlation", (paragraph, figure))
 
 
