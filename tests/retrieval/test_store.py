@@ -85,6 +85,8 @@ def test_write_replace_and_stats(store: IndexStore, db: str) -> None:
         replacement.probabilities[ATTRIBUTES.index("Male")]
     )
     assert store.stats().faces == 2
+    store.write_files([entry("/p/b.jpg", [make_face(rng)] * 3), entry("/p/b.jpg", [])])
+    assert store.file_states()["/p/b.jpg"].faces == 0 and store.stats().faces == 1
     assert store.file_states()["/p/c.jpg"].status == "failed"
     with IndexStore.open(db) as reopened:
         assert reopened.model == MODEL

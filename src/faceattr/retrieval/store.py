@@ -139,6 +139,18 @@ def database_url(db: str) -> sa.URL:
     return url
 
 
+def _file_values(entry: FileEntry) -> dict[str, Any]:
+    """The ``files`` columns of ``entry`` but its path."""
+    return {
+        "size": entry.size,
+        "mtime_ns": entry.mtime_ns,
+        "sha256": entry.sha256,
+        "status": entry.status,
+        "error": entry.error,
+        "faces": len(entry.faces),
+    }
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -301,32 +313,38 @@ class IndexStore:
             )
 
     def write_files(self, entries: Sequence[FileEntry]) -> None:
-        """Add or replace ``entries`` (their old faces go) in one transaction."""
+        """Add or replace ``entries`` (their old faces go) in one transaction (a few statements
+        per call, whatever its size; the last entry of a repeated path wins)."""
         faces = self._require_faces()
+        latest = {entry.path: entry for entry in entries}
+        if not latest:
+            return
         with self.engine.begin() as connection:
-            for entry in entries:
-                file_id = self._upsert_file(connection, entry)
-                connection.execute(faces.delete().where(faces.c.file_id == file_id))
-                if entry.faces:
-                    rows = [self._face_row(file_id, face) for face in entry.faces]
-                    connection.execute(faces.insert(), rows)
+            ids = self._file_ids(connection, list(latest))
+            if ids:
+                connection.execute(faces.delete().where(faces.c.file_id.in_(list(ids.values()))))
+                connection.execute(
+                    self.files.update().where(self.files.c.id == sa.bindparam("b_id")),
+                    [{"b_id": ids[path], **_file_values(latest[path])} for path in ids],
+                )
+            new = [entry for path, entry in latest.items() if path not in ids]
+            if new:
+                rows = [{"path": entry.path, **_file_values(entry)} for entry in new]
+                connection.execute(self.files.insert(), rows)
+                ids = self._file_ids(connection, list(latest))
+            face_rows = [
+                self._face_row(ids[entry.path], face)
+                for entry in latest.values()
+                for face in entry.faces
+            ]
+            if face_rows:
+                connection.execute(faces.insert(), face_rows)
 
-    def _upsert_file(self, connection: Connection, entry: FileEntry) -> int:
-        values = {
-            "size": entry.size,
-            "mtime_ns": entry.mtime_ns,
-            "sha256": entry.sha256,
-            "status": entry.status,
-            "error": entry.error,
-            "faces": len(entry.faces),
-        }
-        where = self.files.c.path == entry.path
-        existing = connection.execute(sa.select(self.files.c.id).where(where)).scalar()
-        if existing is not None:
-            connection.execute(self.files.update().where(where).values(**values))
-            return int(existing)
-        insert = self.files.insert().values(path=entry.path, **values).returning(self.files.c.id)
-        return int(connection.execute(insert).scalar_one())
+    def _file_ids(self, connection: Connection, paths: list[str]) -> dict[str, int]:
+        statement = sa.select(self.files.c.path, self.files.c.id).where(
+            self.files.c.path.in_(paths)
+        )
+        return {path: int(file_id) for path, file_id in connection.execute(statement)}
 
     def _face_row(self, file_id: int, face: FacePrediction) -> dict[str, Any]:
         if tuple(face.attributes) != self.attributes:
