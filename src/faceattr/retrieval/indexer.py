@@ -161,10 +161,11 @@ def index_paths(
     store.update_stats(plan.restat)
     by_path = {pending.path: pending for pending in plan.pending}
     todo = list(by_path)
-    if devices == 1:
+    chunks: Iterable[Sequence[ImagePrediction]] = ()
+    if todo and devices == 1:
         predictions = predictor.predict_paths(todo, batch_size, workers, progress)
-        chunks: Iterable[Sequence[ImagePrediction]] = batched(predictions, batch_size)
-    else:
+        chunks = batched(predictions, batch_size)
+    elif todo:
         chunks = predict_in_processes(predictor, todo, devices, batch_size, workers, progress)
     added = faces = 0
     failures = list(plan.unreadable)
@@ -260,8 +261,6 @@ def predict_in_processes(
 ) -> Iterator[list[ImagePrediction]]:
     """Predictions of ``paths`` by ``devices`` worker processes (see :func:`worker_devices`),
     ``batch_size`` files per task, yielded one task at a time as they finish (any order)."""
-    if not paths:
-        return
     names = worker_devices(devices)
     context = worker_context()
     queue = context.Queue()
