@@ -140,6 +140,20 @@ def test_search_arguments_are_checked(store: IndexStore) -> None:
         store.search("", like=np.zeros(8))
 
 
+def test_a_reader_follows_the_model_an_indexer_binds(db: str) -> None:
+    with IndexStore.open(db, create=True) as reader, IndexStore.open(db) as writer:
+        assert reader.search("Male") == []
+        writer.bind_model(MODEL)
+        writer.write_files([entry("/p/a.jpg", [make_face(np.random.default_rng(6))])])
+        assert len(reader.search("")) == 1
+        writer.bind_model(OTHER, reindex=True)
+        writer.write_files(
+            [entry("/p/b.jpg", [make_face(np.random.default_rng(7), OTHER.attributes)])]
+        )
+        assert [hit.path for hit in reader.search("Smiling or not Smiling")] == ["/p/b.jpg"]
+        assert reader.stats().model_name == "other"
+
+
 def test_an_empty_index_finds_nothing(db: str) -> None:
     with IndexStore.open(db, create=True) as empty:
         assert empty.search("Male and not Smiling") == []

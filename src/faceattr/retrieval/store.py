@@ -255,6 +255,7 @@ class IndexStore:
     def bind_model(self, model: IndexModel, reindex: bool = False) -> None:
         """Make ``model`` the index's model. An index made by another model refuses with
         :class:`IndexModelError`, unless ``reindex``, which empties it first."""
+        self._follow_model()
         if self.model is not None and self.model.fingerprint == model.fingerprint:
             return
         if self.model is not None and not reindex:
@@ -376,6 +377,7 @@ class IndexStore:
         """
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
+        self._follow_model()
         if isinstance(query, str):
             query = parse_query(query, self.attributes or ATTRIBUTES, min_prob)
         if self.faces is None:
@@ -387,7 +389,7 @@ class IndexStore:
         where = query.where(columns)
         if like is not None:
             ranked = self._rank_like(where, np.asarray(like, dtype=np.float64), limit)
-            rows = {row["id"]: row for row in self._face_rows(self.faces.c.id.in_(ranked))}
+            rows = {row["id"]: row for row in self._face_rows(self.faces.c.id.in_(list(ranked)))}
             return [self._hit(rows[face_id], score) for face_id, score in ranked.items()]
         score = query.score_clause(columns).label("score")
         statement = (
@@ -427,6 +429,7 @@ class IndexStore:
 
     def face(self, face_id: int) -> FaceRecord | None:
         """The face ``face_id``, or None when the index holds no such face."""
+        self._follow_model()
         if self.faces is None:
             return None
         rows = self._face_rows(
@@ -457,6 +460,7 @@ class IndexStore:
 
     def stats(self) -> IndexStats:
         """How many files (and failed ones) and faces the index holds, and its model."""
+        self._follow_model()
         failed = sa.func.sum(sa.case((self.files.c.status == STATUS_FAILED, 1), else_=0))
         statement = sa.select(sa.func.count(), failed, sa.func.sum(self.files.c.faces))
         with self.engine.connect() as connection:
@@ -481,6 +485,17 @@ class IndexStore:
             raise ValueError(f"index schema {values.get('schema')}, expected {SCHEMA_VERSION}")
         attributes = tuple(json.loads(values["attributes"]))
         return IndexModel(values["model"], values["model_name"], attributes, values["model_source"])
+
+    def _follow_model(self) -> None:
+        """Take up the model that another process bound (or rebound) since this store read it,
+        so a long-lived reader (the server) follows an indexer."""
+        model = self._read_model()
+        if model == self.model:
+            return
+        if self.faces is not None:
+            self.metadata.remove(self.faces)
+        self.model = model
+        self.faces = None if model is None else _faces_table(self.metadata, model.attributes)
 
     def _create_faces(self, attributes: Sequence[str]) -> sa.Table:
         table = _faces_table(self.metadata, attributes)
