@@ -25,3 +25,9 @@ def test_demo_writes_data_stats_cache_and_two_trained_models(tmp_path: Path) -> 
         model = load_checkpoint(run / "best")
         assert len(model.attributes) in (6, 40)
         assert (run / "metrics.csv").is_file() and (run / "config.yaml").is_file()
+    evaluation = json.loads((runs[-1] / "eval" / "eval.json").read_text())
+    assert sorted(evaluation["protocols"]) == ["A", "D"]
+    assert (out / "report" / "report.html").stat().st_size > 10_000
+    assert "files indexed" in result.output and (out / "faces.db").is_file()
+    assert 'search "Eyeglasses and Wearing_Hat"' in result.output
+    assert "face(s)" in result.output and (out / "astronaut.png").is_file()

@@ -20,6 +20,7 @@ from faceattr.cli import (  # noqa: E402,F401
     demo,
     evaluate,
     export,
+    index,
     landmarks,
     predict,
     prepare,
