@@ -8,23 +8,24 @@ value for every face, composed with the model's crop and resampled once by the e
 transform (``FaceTransform.eval_batch``)::
 
     faces = robustness_inputs(data, model.attributes, model.input_config.size, "test", limit=2000)
-    curves = robustness_curves(model, faces, thresholds=description.thresholds)
+    curves = robustness_curves(model, faces, thresholds=description.thresholds)  # by kind
     document["robustness"] = {kind: curve.to_dict() for kind, curve in curves.items()}
     figure = robustness_figure({"AFFACT": curves, "aligned only": other_curves})  # figures_ext
 
-Faces given as source images and landmarks instead: ``FaceBatch(images,
-torch.from_numpy(affact_alignment_matrix(landmarks, size)), labels)``. Pixels a transform pulls
+Faces given as source images and landmarks instead: ``[FaceBatch(images,
+torch.from_numpy(affact_alignment_matrix(landmarks, size)), labels)]``. Pixels a transform pulls
 in from outside the source repeat its border, as in training.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from faceattr.evaluation.thresholds import DEFAULT_THRESHOLD, apply_thresholds
@@ -67,17 +68,25 @@ class RobustnessCurve:
         """``(V,)`` accuracy averaged over the attributes."""
         return self.accuracy.mean(axis=1)
 
-    def accuracy_at(self, value: float) -> float:
-        """Mean accuracy at ``value`` (one of :attr:`values`)."""
+    def row(self, value: float) -> int:
+        """The index of ``value`` in :attr:`values`."""
         matches = np.flatnonzero(np.isclose(self.values, value))
         if not matches.size:
             raise ValueError(f"{self.kind} curve has no value {value}; it has {self.values}")
-        return float(self.mean_accuracy[matches[0]])
+        return int(matches[0])
+
+    def accuracy_at(self, value: float) -> float:
+        """Mean accuracy at ``value`` (one of :attr:`values`)."""
+        return float(self.mean_accuracy[self.row(value)])
+
+    def attribute_drop(self, values: Sequence[float]) -> NDArray[np.float64]:
+        """``(K,)`` accuracy without the transform minus the mean accuracy over ``values``."""
+        rows = [self.row(v) for v in values]
+        return self.accuracy[self.row(IDENTITY[self.kind])] - self.accuracy[rows].mean(axis=0)
 
     def drop(self, values: Sequence[float]) -> float:
-        """Mean accuracy without the transform minus the mean accuracy over ``values``."""
-        transformed = np.mean([self.accuracy_at(v) for v in values])
-        return self.accuracy_at(IDENTITY[self.kind]) - float(transformed)
+        """:meth:`attribute_drop` averaged over the attributes."""
+        return float(self.attribute_drop(values).mean())
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready: kind, unit, values, face count, mean and per-attribute accuracies."""
@@ -125,79 +134,63 @@ def robustness_inputs(
     split: str = "test",
     limit: int | None = None,
     seed: int = 0,
-) -> FaceBatch:
-    """The faces of ``split`` (a seeded subset of ``limit``) as the trainer reads them: loose
-    uint8 crops from the packed cache or decoded, their matrices to the model's ``out_size``
-    crop (``data.crop``) and the labels of ``attributes``."""
-    faces = FaceDataModule(data, attributes, out_size, seed).split(split, limit)
-    return faces.dataset[faces.positions.tolist()]
-
-
-def robustness_curve(
-    model: AttributeModel,
-    faces: FaceBatch,
-    kind: str,
-    values: Sequence[float] | None = None,
-    thresholds: Sequence[float] | None = None,
-    batch_size: int = 256,
-    progress: bool = True,
-) -> RobustnessCurve:
-    """Accuracy of ``model`` on ``faces`` under each of ``values`` of transform ``kind``
-    (default :data:`DEFAULT_VALUES`), deciding at ``thresholds`` ``(K,)`` (default 0.5), on the
-    model's device."""
-    check_kind(kind)
-    chosen = tuple(float(v) for v in (DEFAULT_VALUES[kind] if values is None else values))
-    if not chosen or not len(faces):
-        raise ValueError("a robustness curve needs at least one value and one face")
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    if faces.labels.shape[1] != len(model.attributes):
-        raise ValueError(
-            f"faces carry {faces.labels.shape[1]} labels, the model {len(model.attributes)}"
-        )
-    device = next(model.parameters()).device
-    cut = np.asarray(thresholds if thresholds is not None else DEFAULT_THRESHOLD, np.float64)
-    transform = FaceTransform(model.input_config, AffactJitter.off())
-    correct = np.zeros((len(chosen), len(model.attributes)), dtype=np.int64)
-    starts = range(0, len(faces), batch_size)
-    bar = tqdm(total=len(chosen) * len(starts), desc=f"robustness {kind}", disable=not progress)
-    training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for v, value in enumerate(chosen):
-                jitter = transform_matrices(kind, value, len(faces), model.input_config.size)
-                for start in starts:
-                    rows = slice(start, start + batch_size)
-                    crops = compose(jitter[rows], faces.crops[rows])
-                    batch = FaceBatch(faces.images[rows], crops, faces.labels[rows])
-                    inputs, targets = transform.eval_batch(batch.to(device))
-                    scores = model.probabilities(inputs).float().cpu().numpy()
-                    right = apply_thresholds(scores, cut) == targets.cpu().numpy()
-                    correct[v] += right.sum(axis=0)
-                    bar.update()
-    finally:
-        model.train(training)
-        bar.close()
-    return RobustnessCurve(
-        kind=kind,
-        values=chosen,
-        attributes=model.attributes,
-        accuracy=correct / len(faces),
-        count=len(faces),
-    )
+) -> DataLoader[FaceBatch]:
+    """Batches of the faces of ``split`` (a seeded subset of ``limit``) as evaluation reads
+    them: loose uint8 crops from the packed cache or decoded, their matrices to the model's
+    ``out_size`` crop (``data.crop``) and the labels of ``attributes``; ``data.eval_batch_size``
+    (else ``data.batch_size``) faces a batch, in file order."""
+    module = FaceDataModule(data, attributes, out_size, seed)
+    return module.loader(module.split(split, limit), train=False)
 
 
 def robustness_curves(
     model: AttributeModel,
-    faces: FaceBatch,
+    batches: Iterable[FaceBatch],
     values: Mapping[str, Sequence[float]] = DEFAULT_VALUES,
     thresholds: Sequence[float] | None = None,
-    batch_size: int = 256,
     progress: bool = True,
 ) -> dict[str, RobustnessCurve]:
-    """One :func:`robustness_curve` per transform kind of ``values``, keyed by kind."""
+    """Accuracy of ``model`` on the faces of ``batches`` under each value of each transform kind
+    of ``values`` (kind -> values), deciding at ``thresholds`` ``(K,)`` (default 0.5), on the
+    model's device; each batch is read once. Returns the curves by kind."""
+    grids = {kind: tuple(float(v) for v in grid) for kind, grid in values.items()}
+    for kind, grid in grids.items():
+        check_kind(kind)
+        if not grid:
+            raise ValueError(f"no values for the {kind} curve")
+    device = next(model.parameters()).device
+    cut = np.asarray(thresholds if thresholds is not None else DEFAULT_THRESHOLD, np.float64)
+    transform = FaceTransform(model.input_config, AffactJitter.off())
+    size = model.input_config.size
+    correct = {
+        kind: np.zeros((len(grid), len(model.attributes)), np.int64) for kind, grid in grids.items()
+    }
+    count = 0
+    training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for batch in tqdm(batches, desc="robustness", disable=not progress):
+                if batch.labels.shape[1] != len(model.attributes):
+                    raise ValueError(
+                        f"faces carry {batch.labels.shape[1]} labels, the model "
+                        f"{len(model.attributes)}"
+                    )
+                batch = batch.to(device)
+                truth = batch.labels.cpu().numpy()
+                for kind, grid in grids.items():
+                    for v, value in enumerate(grid):
+                        jitter = transform_matrices(kind, value, len(batch), size)
+                        moved = FaceBatch(batch.images, compose(jitter, batch.crops), batch.labels)
+                        scores = model.probabilities(transform.eval_batch(moved)[0])
+                        decisions = apply_thresholds(scores.float().cpu().numpy(), cut)
+                        correct[kind][v] += (decisions == truth).sum(axis=0)
+                count += len(batch)
+    finally:
+        model.train(training)
+    if not count:
+        raise ValueError("no faces to draw robustness curves on")
     return {
-        kind: robustness_curve(model, faces, kind, grid, thresholds, batch_size, progress)
-        for kind, grid in values.items()
+        kind: RobustnessCurve(kind, grid, model.attributes, correct[kind] / count, count)
+        for kind, grid in grids.items()
     }
