@@ -67,7 +67,7 @@ def test_a_planted_gap_is_flagged_and_a_small_one_is_not() -> None:
     assert document["flagged"] == [
         {"group": "Male", "attribute": "Smiling", "gap": pytest.approx(-0.2)}
     ]
-    assert len(document["slices"]) == len(NAMES) - 1  # Male is not sliced by itself
+    assert len(document["rows"]) == len(NAMES) - 1  # Male is not sliced by itself
     assert len(table.to_rows()) == len(NAMES) - 1
 
 

@@ -131,13 +131,14 @@ class SliceTable:
         return [asdict(s) for s in self.slices()]
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready: the settings, every slice and the flagged ones, largest gap first."""
+        """JSON-ready: the settings, every slice (``rows``) and the flagged ones, largest gap
+        first."""
         flagged = sorted((s for s in self.slices() if s.flagged), key=lambda s: -abs(s.gap or 0))
         return {
             "groups": list(self.groups),
             "gap_threshold": self.gap_threshold,
             "min_group": self.min_group,
-            "slices": self.to_rows(),
+            "rows": self.to_rows(),
             "flagged": [
                 {"group": s.group, "attribute": s.attribute, "gap": s.gap} for s in flagged
             ],
