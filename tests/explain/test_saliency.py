@@ -13,6 +13,7 @@ Grad-CAM 2-19%. About 12 s on one core, most of it drawing the 448 faces.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from faceattr.attributes import ATTRIBUTE_INDEX
 from faceattr.data.synth.labels import sample_labels
 from faceattr.data.synth.render import render_face, resolve_labels, sample_traits
 from faceattr.evaluation.baselines import baseline_scores
+from faceattr.explain import explain_image
 from faceattr.explain.saliency import (
     AttributeLogit,
     cam_method,
@@ -161,6 +163,24 @@ def test_eyeglasses_saliency_falls_on_the_drawn_eyes(trained: Trained) -> None:
         target = [AttributeLogit(0, model.head_type)] * len(worn)
         averaged = grad_cam(trained.test_inputs[worn].requires_grad_(True), target)
     assert mass_inside(averaged, regions).mean() < inside.mean()
+
+
+def test_explain_image_of_a_bare_model_takes_the_image_as_its_face(
+    trained: Trained, tmp_path: Path
+) -> None:
+    worn = int(np.flatnonzero(trained.test.glasses)[0])
+    crop = (trained.test_inputs[worn, 0].numpy() * 255).round().astype(np.uint8)  # std 1, mean 0
+    explanation = explain_image(trained.model, crop, ["Eyeglasses"], tmp_path, top=0)
+    assert explanation.page == tmp_path / "explain.html" and explanation.model == "facenet-mtl"
+    (face,) = explanation.faces
+    assert face.box is None and len(face.stages) == 2
+    (saliency,) = face.saliency
+    assert (saliency.method, saliency.layer) == ("HiResCAM", "6")
+    assert saliency.path == tmp_path / "face1_Eyeglasses.png"
+    with torch.no_grad():
+        expected = trained.model.probabilities(trained.test_inputs[worn : worn + 1])[0, 0].item()
+    assert saliency.score.probability == pytest.approx(expected, abs=0.02)
+    assert all(path.is_file() for path in explanation.files())
 
 
 def test_the_target_is_the_binary_logit_of_either_head() -> None:

@@ -106,6 +106,12 @@ def whole_image_face(model: AttributeModel, image: ImageInput) -> FaceInput:
     return FaceInput(crop, None, None, _scores(model.attributes, probabilities, thresholds))
 
 
+def model_label(model: AttributeModel) -> str:
+    """The registry name, with the architecture for generic backbones (``backbone (resnet18)``)."""
+    arch = model.model_args.get("arch")
+    return f"{model.model_name} ({arch})" if arch else model.model_name
+
+
 def _device(model: AttributeModel) -> torch.device:
     return next(model.parameters()).device
 
@@ -127,7 +133,7 @@ def explain_face(
     for index, stage in enumerate(capture_feature_maps(model, inputs), start=1):
         grid = feature_grid(stage.maps[0], max_channels)
         channels, height, width = stage.maps.shape[1:]
-        title = f"Stage {index} ({stage.name}): {len(grid.channels)} of {channels} maps"
+        title = f"Stage {index} ({stage.name}): {len(grid.channels)} of {channels} channels"
         path = save_figure(grid.image, title, out_dir / f"{prefix}_stage{index}.png")
         stages.append(
             StageFigure(index, stage.name, channels, len(grid.channels), (height, width), path)
@@ -182,6 +188,6 @@ def explain_image(
         )
     )
     source = str(image) if isinstance(image, str | Path) else type(image).__name__
-    explanation = Explanation(out / PAGE_FILE, source, model.model_name, explained)
+    explanation = Explanation(out / PAGE_FILE, source, model_label(model), explained)
     write_page(explanation)
     return explanation

@@ -94,7 +94,7 @@ def write_page(explanation: Explanation) -> Path:
     page.write_text(
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{escape(title)}</h1><p>Model: {escape(explanation.model_name)}</p>"
+        f"<h1>{escape(title)}</h1><p>Model: {escape(explanation.model)}</p>"
         f"{sections}</body></html>\n",
         encoding="utf-8",
     )

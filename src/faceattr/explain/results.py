@@ -63,11 +63,12 @@ class FaceExplanation:
 
 @dataclass(frozen=True)
 class Explanation:
-    """The HTML ``page`` and the faces of one explained image (none: no face was found)."""
+    """The HTML ``page`` and the faces of one explained image (none: no face was found);
+    ``source`` names the image and ``model`` the model (e.g. ``backbone (resnet18)``)."""
 
     page: Path
     source: str
-    model_name: str
+    model: str
     faces: tuple[FaceExplanation, ...]
 
     def files(self) -> list[Path]:

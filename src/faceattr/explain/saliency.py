@@ -28,6 +28,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from torch import nn
 
 from faceattr.explain.feature_maps import conv_stages
+from faceattr.inference.images import array_to_rgb
 from faceattr.models import AttributeModel
 from faceattr.models.base import binary_logits
 
@@ -84,14 +85,9 @@ def saliency_maps(model: AttributeModel, inputs: torch.Tensor, attribute: str) -
 
 def overlay_heatmap(face: np.ndarray, heatmap: np.ndarray, weight: float = 0.5) -> np.ndarray:
     """The ``heatmap`` (``(h, w)`` in [0, 1], resized to the face) in the jet colour map over
-    ``face`` (uint8 ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``), the face weighing ``weight``:
-    uint8 ``(H, W, 3)``."""
-    channels = face.shape[2] if face.ndim == 3 else 1
-    if face.dtype != np.uint8 or face.ndim not in (2, 3) or channels not in (1, 3):
-        raise ValueError(
-            f"face must be a uint8 (H, W[, 1 or 3]) image, got {face.dtype} {face.shape}"
-        )
-    rgb = np.repeat(face.reshape(*face.shape[:2], 1), 3, axis=2) if channels == 1 else face
+    ``face`` (uint8 grey or RGB, see :func:`~faceattr.inference.images.array_to_rgb`), the face
+    weighing ``weight``: uint8 ``(H, W, 3)``."""
+    rgb = array_to_rgb(face)
     height, width = rgb.shape[:2]
     mask = cv2.resize(np.clip(heatmap, 0, 1).astype(np.float32), (width, height))
     overlaid: np.ndarray = show_cam_on_image(
