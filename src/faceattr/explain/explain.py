@@ -21,7 +21,12 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from faceattr.explain.feature_maps import capture_feature_maps, conv_stages, feature_grid
+from faceattr.explain.feature_maps import (
+    capture_feature_maps,
+    conv_stages,
+    feature_grid,
+    model_device,
+)
 from faceattr.explain.page import save_figure, write_page
 from faceattr.explain.results import (
     AttributeScore,
@@ -99,7 +104,7 @@ def whole_image_face(model: AttributeModel, image: ImageInput) -> FaceInput:
     height, width = config.size
     pil = Image.fromarray(as_rgb(image)).resize((width, height), Image.Resampling.BILINEAR)
     crop = np.asarray(pil.convert("L") if config.grayscale else pil)
-    inputs = to_model_input([crop], config).to(_device(model))
+    inputs = to_model_input([crop], config).to(model_device(model))
     with torch.no_grad():
         probabilities = model.eval().probabilities(inputs)[0].float().cpu().numpy()
     thresholds = np.full(len(model.attributes), DEFAULT_THRESHOLD)
@@ -110,10 +115,6 @@ def model_label(model: AttributeModel) -> str:
     """The registry name, with the architecture for generic backbones (``backbone (resnet18)``)."""
     arch = model.model_args.get("arch")
     return f"{model.model_name} ({arch})" if arch else model.model_name
-
-
-def _device(model: AttributeModel) -> torch.device:
-    return next(model.parameters()).device
 
 
 def explain_face(
@@ -127,7 +128,7 @@ def explain_face(
 ) -> FaceExplanation:
     """Write face ``number``'s crop, stage grids and saliency overlays into ``out_dir``."""
     prefix = f"face{number}"
-    inputs = to_model_input([face.crop], model.input_config).to(_device(model))
+    inputs = to_model_input([face.crop], model.input_config).to(model_device(model))
     crop = save_figure(face.crop, f"Face {number}: model input", out_dir / f"{prefix}_crop.png")
     stages = []
     for index, stage in enumerate(capture_feature_maps(model, inputs), start=1):

@@ -103,7 +103,7 @@ def _traced_stages(model: AttributeModel) -> list[Stage]:
             areas[index] = output.shape[2] * output.shape[3]
 
     config = model.input_config
-    blank = torch.zeros((1, config.channels, *config.size), device=_device(model))
+    blank = torch.zeros((1, config.channels, *config.size), device=model_device(model))
     forward_with_hooks(model, blank, children, record)
     spatial = sorted(areas)
     following = [areas[j] for j in spatial[1:]] + [0]
@@ -114,7 +114,8 @@ def _traced_stages(model: AttributeModel) -> list[Stage]:
     ]
 
 
-def _device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s parameters."""
     return next(model.parameters()).device
 
 
@@ -138,7 +139,7 @@ def capture_feature_maps(model: AttributeModel, inputs: torch.Tensor) -> list[St
     def keep(index: int, output: torch.Tensor) -> None:
         captured[index] = output.detach().float().cpu().numpy().copy()
 
-    forward_with_hooks(model, inputs.to(_device(model)), [s.module for s in stages], keep)
+    forward_with_hooks(model, inputs.to(model_device(model)), [s.module for s in stages], keep)
     return [StageMaps(stage.name, captured[i]) for i, stage in enumerate(stages)]
 
 
