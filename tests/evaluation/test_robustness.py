@@ -39,6 +39,7 @@ JITTER = (
     "augment.scale_enabled=true",
     "augment.shift_enabled=true",
 )
+"""AFFACT's geometric jitter at its default strengths (seed 003, Algorithm 2)."""
 PROBES = {"rotation": (-30.0, 0.0, 30.0), "scale": (0.75, 1.0, 1.33), "shift": (-0.1, 0.0, 0.1)}
 
 
@@ -60,7 +61,7 @@ def trained_pair(tmp_path_factory: pytest.TempPathFactory) -> TrainedPair:
     """Two runs of one recipe on 600 synthetic faces (about 480 train, 60 test), identical but
     for the jitter, and their curves on the test faces."""
     if not timm.is_model(ARCH):
-        pytest.skip(f"timm {timm.__version__} lacks {ARCH} (timm >= 1.0.12 has it)")
+        pytest.skip(f"timm {timm.__version__} lacks {ARCH}; newer timm releases have it")
     base = tmp_path_factory.mktemp("robustness")
     generate_dataset(base / "celeba", FACES, seed=0, workers=0, progress=False)
     prepare_cache(base / "celeba", base / "cache", size=CACHE_SIZE, workers=0, progress=False)
@@ -74,7 +75,7 @@ def trained_pair(tmp_path_factory: pytest.TempPathFactory) -> TrainedPair:
         f"model.args.arch={ARCH}",
         "model.args.input_size=[32,32]",
         "optimizer.lr=0.005",
-        "trainer.epochs=10",
+        "trainer.epochs=8",
         "trainer.progress=false",
         f"trainer.output_dir={base / 'runs'}",
     ]
