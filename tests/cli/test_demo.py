@@ -28,6 +28,7 @@ def test_demo_writes_data_stats_cache_and_two_trained_models(tmp_path: Path) -> 
     evaluation = json.loads((runs[-1] / "eval" / "eval.json").read_text())
     assert sorted(evaluation["protocols"]) == ["A", "D"]
     assert (out / "report" / "report.html").stat().st_size > 10_000
+    assert (out / "explain" / "explain.html").is_file()
     assert "files indexed" in result.output and (out / "faces.db").is_file()
     assert 'search "Eyeglasses and Wearing_Hat"' in result.output
     assert "face(s)" in result.output and (out / "astronaut.png").is_file()

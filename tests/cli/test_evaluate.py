@@ -52,7 +52,8 @@ def test_evaluate_two_exports_and_compare_them(run: Path, tmp_path: Path) -> Non
     assert last.exit_code == 0, last.output
     assert "thresholds 0.5" in last.output
     command = json.loads((run / "eval" / "eval.json").read_text())["command"]
-    assert command.startswith(f"faceattr evaluate {run} --protocols A,D --split test --tune accuracy")
+    expected = f"faceattr evaluate {run} --protocols A,D --split test --tune accuracy"
+    assert command.startswith(expected)
 
     out = tmp_path / "compare"
     compared = runner.invoke(app, ["compare", str(run), str(run / "eval-last"), "--out", str(out)])

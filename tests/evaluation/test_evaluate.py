@@ -143,3 +143,23 @@ def test_bad_input_is_named(run: Path, tmp_path: Path) -> None:
         evaluate_model(run, protocol_dir=val, tune="none", options=CPU)
     with pytest.raises(FileNotFoundError, match="dataset root"):
         evaluate_model(run, root=tmp_path / "nowhere", options=CPU)
+
+
+def test_slices_and_robustness_reach_eval_json_and_the_report(run: Path, tmp_path: Path) -> None:
+    from faceattr.report.writer import write_report
+
+    result = evaluate_model(run, protocols="A", tune="none", robustness=True, options=CPU)
+    written = write_eval(result, tmp_path / "eval")
+    data = json.loads(written["eval"].read_text())
+    total = data["protocols"]["A"]["count"]
+    for row in data["slices"]["rows"]:
+        assert row["present_count"] + row["absent_count"] == total
+    assert sorted(data["robustness"]) == ["rotation", "scale", "shift"]
+    for curve in data["robustness"].values():
+        assert len(curve["mean_accuracy"]) == len(curve["values"]) and curve["count"] > 0
+        assert all(0.0 <= a <= 1.0 for a in curve["mean_accuracy"])
+    for key in ("slices_png", "robustness_png"):
+        assert written[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "--robustness" in data["command"]
+    html = write_report([tmp_path / "eval"], tmp_path / "report", progress=False).html.read_text()
+    assert "Error slices" in html and "Robustness" in html

@@ -33,7 +33,14 @@ from faceattr.report.sections import model_card
 DATA_URI = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 MD_IMAGE = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
 TEST_IMAGES = 8
-SINGLE_FIGURES = {"training_curves", "baseline_errors", "protocol_errors", "correlation", "samples"}
+SINGLE_FIGURES = {
+    "training_curves",
+    "baseline_errors",
+    "protocol_errors",
+    "correlation",
+    "slices",
+    "samples",
+}
 
 
 def check_files(files: ReportFiles, figures: set[str]) -> str:

@@ -19,6 +19,7 @@ from faceattr.cli import (  # noqa: E402,F401
     data,
     demo,
     evaluate,
+    explain,
     export,
     index,
     landmarks,

@@ -112,6 +112,7 @@ def demo(
     model_run = runs[-1]
     _evaluate_and_report(model_run, out, data_root)
     test_images = [data.image_path(int(i)) for i in data.split_indices("test")]
+    _explain_face(model_run, out, test_images[0])
     _index_and_search(model_run, out, test_images)
     _predict_photo(model_run, out)
     typer.secho(f"\nDemo finished: everything is under {out}", bold=True)
@@ -141,13 +142,29 @@ def _evaluate_and_report(run: Path, out: Path, data_root: Path) -> None:
     _done(start, ("report", files.html), ("markdown", files.markdown))
 
 
+def _explain_face(run: Path, out: Path, image: Path) -> None:
+    """Step 9: ``faceattr explain`` of one test face: feature maps and Grad-CAM per attribute."""
+    from faceattr.explain import explain_image
+    from faceattr.inference.predictor import Predictor
+
+    start = _step(f"9. Explain one test face, {image.name} (faceattr explain)")
+    predictor = Predictor.from_checkpoint(run, device="cpu")
+    explanation = explain_image(predictor, image, ["Eyeglasses"], out / "explain", progress=False)
+    for face in explanation.faces:
+        typer.echo(
+            f"   face {face.number}: {len(face.stages)} feature-map stages, saliency for "
+            f"{', '.join(s.score.name for s in face.saliency)}"
+        )
+    _done(start, ("explanation", explanation.page))
+
+
 def _index_and_search(run: Path, out: Path, images: list[Path]) -> None:
-    """Step 9: ``faceattr index`` of the test faces, then two ``faceattr search`` queries."""
+    """Step 10: ``faceattr index`` of the test faces, then two ``faceattr search`` queries."""
     from faceattr.inference.predictor import Predictor
     from faceattr.retrieval.indexer import index_paths
     from faceattr.retrieval.store import IndexStore
 
-    start = _step(f"9. Index {len(images)} test faces and search them (faceattr index, search)")
+    start = _step(f"10. Index {len(images)} test faces and search them (faceattr index, search)")
     db = out / "faces.db"
     predictor = Predictor.from_checkpoint(run, device="cpu")
     store = IndexStore.open(str(db), create=True)
@@ -166,13 +183,13 @@ def _index_and_search(run: Path, out: Path, images: list[Path]) -> None:
 
 
 def _predict_photo(run: Path, out: Path) -> None:
-    """Step 10: ``faceattr predict`` on a real photo that scikit-image ships (the astronaut)."""
+    """Step 11: ``faceattr predict`` on a real photo that scikit-image ships (the astronaut)."""
     from PIL import Image
     from skimage import data as photos
 
     from faceattr.inference.predictor import Predictor
 
-    start = _step("10. Predict on a real photo (faceattr predict)")
+    start = _step("11. Predict on a real photo (faceattr predict)")
     photo = out / "astronaut.png"
     Image.fromarray(photos.astronaut()).save(photo)
     faces = Predictor.from_checkpoint(run, device="cpu").predict(photo)

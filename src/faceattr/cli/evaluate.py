@@ -55,6 +55,12 @@ def evaluate_command(
     limit: int | None = typer.Option(None, "--limit", help="Only the first N images per split."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+    slices: bool = typer.Option(
+        True, "--slices/--no-slices", help="Accuracy within Male/Young/Eyeglasses/Pale_Skin groups."
+    ),
+    robustness: bool = typer.Option(
+        False, "--robustness", help="Accuracy curves under test-time rotation, scale and shift."
+    ),
 ) -> None:
     """Score a model on the protocols; write eval.json, predictions and the error table."""
     try:
@@ -72,6 +78,8 @@ def evaluate_command(
             protocol_dir=protocol_dir,
             save_tuned=save_thresholds,
             options=ScoringOptions(batch_size, device, limit, progress),
+            slices=slices,
+            robustness=robustness,
         )
         written = write_eval(result, out if out is not None else resolve_target(target).default_out)
     except USER_ERRORS as error:
@@ -84,6 +92,18 @@ def evaluate_command(
     )
     typer.echo("error (%):")
     typer.echo(format_error_table(result))
+    if result.slices is not None:
+        flagged = result.slices.to_dict()["flagged"]
+        assert isinstance(flagged, list)
+        typer.echo(f"slices: {len(flagged)} accuracy gaps over {result.slices.gap_threshold:.0%}")
+        for row in flagged[:5]:
+            typer.echo(f"  {row['attribute']} by {row['group']}: gap {row['gap']:+.1%}")
+    if result.robustness is not None:
+        for kind, curve in result.robustness.items():
+            points = ", ".join(
+                f"{v:g}: {a:.1%}" for v, a in zip(curve.values, curve.mean_accuracy, strict=True)
+            )
+            typer.echo(f"robustness ({kind}): {points}")
     for kind, path in written.items():
         typer.echo(f"{kind:<28} {path}")
 

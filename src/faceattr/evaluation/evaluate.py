@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from faceattr.attributes import attribute_indices
 from faceattr.data.celeba import CelebA, ImageSet, load_celeba
+from faceattr.evaluation.analyses import model_robustness, write_robustness, write_slices
 from faceattr.evaluation.baselines import BaselineScores, LabelArray, baseline_scores
 from faceattr.evaluation.cost import ModelCost, model_cost
 from faceattr.evaluation.metrics import (
@@ -47,7 +48,9 @@ from faceattr.evaluation.protocols import (
     load_protocol,
     materialise_protocols,
 )
+from faceattr.evaluation.robustness import RobustnessCurve
 from faceattr.evaluation.scoring import ProtocolScores, score_protocol
+from faceattr.evaluation.slices import SliceTable, slice_metrics
 from faceattr.evaluation.thresholds import (
     DEFAULT_THRESHOLD,
     ThresholdArray,
@@ -141,6 +144,10 @@ class EvalResult:
     cost: ModelCost
     baselines: BaselineScores
     protocols: dict[str, ProtocolResult]
+    slices: SliceTable | None = None
+    """Per-attribute accuracy within subgroups, on the first protocol (``--slices``)."""
+    robustness: dict[str, RobustnessCurve] | None = None
+    """Accuracy under test-time rotation, scale and shift (``--robustness``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The eval.json document (format "faceattr-eval", version 1)."""
@@ -173,6 +180,12 @@ class EvalResult:
                 "positive_class": self.baselines.positive_class.tolist(),
             },
             "protocols": {name: result.to_dict() for name, result in self.protocols.items()},
+            **({"slices": self.slices.to_dict()} if self.slices is not None else {}),
+            **(
+                {"robustness": {kind: c.to_dict() for kind, c in self.robustness.items()}}
+                if self.robustness is not None
+                else {}
+            ),
         }
 
     def error_table(self) -> tuple[list[str], list[list[str | float]]]:
@@ -328,12 +341,16 @@ def evaluate_model(
     protocol_dir: str | Path | None = None,
     save_tuned: bool = True,
     options: ScoringOptions = ScoringOptions(),
+    slices: bool = True,
+    robustness: bool = False,
 ) -> EvalResult:
     """Score the model of ``target`` (a run or export folder) on ``protocols`` of ``split``.
 
     ``root`` defaults to the model's ``data.root``; ``protocol_dir`` (``faceattr data
     protocols``) replaces the cached protocols; ``tune`` picks the thresholds (see
-    :func:`choose_thresholds`), written into the export's model.json when ``save_tuned``.
+    :func:`choose_thresholds`), written into the export's model.json when ``save_tuned``;
+    ``slices`` adds the subgroup accuracies of the first protocol, ``robustness`` the curves
+    under test-time rotation, scale and shift (the split's faces as the model was trained on).
     """
     if tune not in TUNE_CHOICES:
         raise ValueError(f"unknown tuning {tune!r}; choose from {', '.join(TUNE_CHOICES)}")
@@ -358,6 +375,7 @@ def evaluate_model(
     if save_tuned and thresholds.source.startswith("val-"):
         save_thresholds(resolved.model_dir, thresholds.values.tolist(), thresholds.source)
     results: dict[str, ProtocolResult] = {}
+    slice_table = None
     for name in chosen:
         protocol = load_protocol(folder, name)
         if len(protocol) == 0:
@@ -368,10 +386,19 @@ def evaluate_model(
         decisions = scores.decisions(thresholds.values)
         metrics = attribute_metrics(scores.labels, decisions, model.attributes)
         results[name] = ProtocolResult(scores, decisions, metrics)
+        if slices and slice_table is None:
+            slice_table = slice_metrics(
+                scores.labels, decisions, model.attributes, all_labels=protocol.labels
+            )
     test_labels = next(iter(results.values())).scores.labels
+    curves = None
+    if robustness:
+        curves = model_robustness(
+            model, description, data_root, split, thresholds.values, options.limit, options.progress
+        )
     return EvalResult(
         command=equivalent_command(
-            target, root, chosen, split, tune, protocol_dir, save_tuned, options
+            target, root, chosen, split, tune, protocol_dir, save_tuned, options, slices, robustness
         ),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         target=resolved,
@@ -384,6 +411,8 @@ def evaluate_model(
         cost=model_cost(model),
         baselines=fit_baselines(data, test_labels, model.attributes),
         protocols=results,
+        slices=slice_table,
+        robustness=curves,
     )
 
 
@@ -396,6 +425,8 @@ def equivalent_command(
     protocol_dir: str | Path | None,
     save_tuned: bool,
     options: ScoringOptions,
+    slices: bool = True,
+    robustness: bool = False,
 ) -> str:
     """The ``faceattr evaluate`` command line that repeats an evaluation."""
     words = ["faceattr", "evaluate", str(target), "--protocols", ",".join(protocols)]
@@ -410,6 +441,10 @@ def equivalent_command(
             words += [flag, str(value)]
     if not save_tuned:
         words.append("--no-save-thresholds")
+    if not slices:
+        words.append("--no-slices")
+    if robustness:
+        words.append("--robustness")
     return shlex.join(words)
 
 
@@ -463,4 +498,8 @@ def write_eval(result: EvalResult, out: str | Path) -> dict[str, Path]:
         written[f"classification_report_{name}"] = write_classification_report(
             protocol.metrics, path
         )
+    if result.slices is not None:
+        written.update(write_slices(result.slices, out))
+    if result.robustness is not None:
+        written.update(write_robustness(result.robustness, result.model_name, out))
     return written

@@ -13,10 +13,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from faceattr.data.stats import correlation_figure, dataset_stats
+from faceattr.evaluation.analyses import ROBUSTNESS_PNG, SLICES_PNG
 from faceattr.evaluation.protocols import load_protocol
 from faceattr.report.build import ReportData
 from faceattr.report.card import model_card
-from faceattr.report.document import Cell, ReportTable, Section, cells, render_figure
+from faceattr.report.document import (
+    Block,
+    Cell,
+    ReportFigure,
+    ReportTable,
+    Section,
+    cells,
+    render_figure,
+)
 from faceattr.report.figures import error_bars, sample_grid, training_curves, yes_no
 from faceattr.report.folders import Evaluation
 
@@ -277,6 +286,83 @@ def samples_section(data: ReportData) -> Section | None:
     return Section("Sample images", (paragraph, render_figure("samples", caption, figure), table))
 
 
+# ---- error slices and robustness (written by `faceattr evaluate --slices / --robustness`) -----
+
+
+def stored_figure(evaluation: Evaluation, file: str, caption: str) -> ReportFigure | None:
+    """A PNG that ``faceattr evaluate`` wrote beside eval.json, as a report figure."""
+    path = evaluation.directory / file
+    return ReportFigure(path.stem, caption, path.read_bytes()) if path.is_file() else None
+
+
+def slices_section(data: ReportData) -> Section | None:
+    """Per-attribute accuracy within subgroups (Male, Young, Eyeglasses, Pale_Skin), the
+    largest gaps flagged."""
+    evaluation = data.entries[0].evaluation
+    if evaluation is None or "slices" not in evaluation.document:
+        return None
+    slices = evaluation.document["slices"]
+    flagged = slices["flagged"]
+    paragraph = (
+        f"Accuracy of each attribute among faces with and without each of "
+        f"{', '.join(slices['groups'])} (true labels), protocol {evaluation.primary_protocol}; "
+        f"{len(flagged)} gaps exceed {100 * slices['gap_threshold']:.0f} points "
+        f"(groups of at least {slices['min_group']} faces)."
+    )
+    rows = {(r["group"], r["attribute"]): r for r in slices["rows"]}
+    table = ReportTable(
+        "Largest flagged gaps (accuracy with the group minus without)",
+        ("attribute", "group", "with", "without", "gap", "faces with / without"),
+        tuple(
+            cells(
+                f["attribute"],
+                f["group"],
+                percent(rows[f["group"], f["attribute"]]["present_accuracy"]),
+                percent(rows[f["group"], f["attribute"]]["absent_accuracy"]),
+                f"{100 * f['gap']:+.2f}",
+                f"{rows[f['group'], f['attribute']]['present_count']} / "
+                f"{rows[f['group'], f['attribute']]['absent_count']}",
+            )
+            for f in flagged[:15]
+        ),
+    )
+    figure = stored_figure(evaluation, SLICES_PNG, "Accuracy gap per attribute and group")
+    blocks: list[Block] = [paragraph, table]
+    if figure is not None:
+        blocks.append(figure)
+    return Section("Error slices", tuple(blocks))
+
+
+def robustness_section(data: ReportData) -> Section | None:
+    """Mean accuracy under test-time rotation, scale and shift (seed 003's conclusion)."""
+    evaluation = data.entries[0].evaluation
+    if evaluation is None or "robustness" not in evaluation.document:
+        return None
+    curves = evaluation.document["robustness"]
+    paragraph = (
+        "Mean accuracy over the attributes when the model's crop is rotated, scaled or shifted at "
+        "test time with the training warp: a flat curve is a model that needs no alignment."
+    )
+    table = ReportTable(
+        "Mean accuracy (%) per transform amount",
+        ("transform", "amounts", "accuracies"),
+        tuple(
+            cells(
+                f"{kind} ({curve['unit']})",
+                ", ".join(f"{v:g}" for v in curve["values"]),
+                ", ".join(percent(a) for a in curve["mean_accuracy"]),
+            )
+            for kind, curve in curves.items()
+        ),
+        numeric=False,
+    )
+    figure = stored_figure(evaluation, ROBUSTNESS_PNG, "Accuracy under test-time transforms")
+    blocks: list[Block] = [paragraph, table]
+    if figure is not None:
+        blocks.append(figure)
+    return Section("Robustness", tuple(blocks))
+
+
 SINGLE_SECTIONS: tuple[SectionRenderer, ...] = (
     model_card,
     training_section,
@@ -284,6 +370,8 @@ SINGLE_SECTIONS: tuple[SectionRenderer, ...] = (
     protocol_section,
     classification_section,
     correlation_section,
+    slices_section,
+    robustness_section,
     samples_section,
 )
 """The sections of one model's report, in order."""
