@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -24,6 +25,9 @@ from faceattr.data.formats import (
     write_landmarks,
     write_partition,
 )
+
+if TYPE_CHECKING:
+    from faceattr.inference.predictor import Predictor
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -162,3 +166,11 @@ def tiny_real_model(celeba_root: Path, tmp_path_factory: pytest.TempPathFactory)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FACEATTR_CACHE", str(out / "annotations"))
         return train(load_config(None, overrides)).best
+
+
+@pytest.fixture(scope="session")
+def predictor(tiny_real_model: Path) -> Predictor:
+    """The tiny real model with the YuNet detector, on the CPU."""
+    from faceattr.inference.predictor import Predictor
+
+    return Predictor.from_checkpoint(tiny_real_model, device="cpu")

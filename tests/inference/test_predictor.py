@@ -24,11 +24,6 @@ IMAGES = 10
 
 
 @pytest.fixture(scope="module")
-def predictor(tiny_real_model: Path) -> Predictor:
-    return Predictor.from_checkpoint(tiny_real_model, device="cpu")
-
-
-@pytest.fixture(scope="module")
 def photos(real_celeba: CelebA) -> list[Path]:
     rows = [i for i in real_celeba.split_indices("test") if real_celeba.present[i]][:IMAGES]
     return [real_celeba.image_path(int(i)) for i in rows]

@@ -19,19 +19,12 @@ import sqlalchemy as sa
 from PIL import Image
 
 from faceattr.data.celeba import CelebA
-from faceattr.inference.predictor import Predictor
 from faceattr.retrieval.query import parse_query
 from faceattr.retrieval.store import IndexStore
 
 REPO = Path(__file__).resolve().parents[2]
 START_POSTGRES = REPO / "scripts" / "start_test_postgres.sh"
 REAL_FACES = 10
-
-
-@pytest.fixture(scope="session")
-def predictor(tiny_real_model: Path) -> Predictor:
-    """The tiny real model with the YuNet detector, on the CPU."""
-    return Predictor.from_checkpoint(tiny_real_model, device="cpu")
 
 
 @pytest.fixture(scope="session")

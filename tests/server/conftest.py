@@ -21,12 +21,6 @@ PHOTOS = 6
 
 
 @pytest.fixture(scope="session")
-def predictor(tiny_real_model: Path) -> Predictor:
-    """The tiny real model with the YuNet detector, on the CPU."""
-    return Predictor.from_checkpoint(tiny_real_model, device="cpu")
-
-
-@pytest.fixture(scope="session")
 def photos(real_celeba: CelebA, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Copies of the first present real test-split photos."""
     folder = tmp_path_factory.mktemp("photos")

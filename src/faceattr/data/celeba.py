@@ -65,6 +65,11 @@ IDENTITY_FILE = "identity_CelebA"
 _SUBFOLDERS = ("", "Anno", "Eval")  # the official download keeps annotations in Anno/ and Eval/
 
 
+def cache_home() -> Path:
+    """faceattr's cache folder: ``$FACEATTR_CACHE``, default ``~/.cache/faceattr``."""
+    return Path(os.environ.get("FACEATTR_CACHE", "~/.cache/faceattr")).expanduser()
+
+
 def annotation_cache_dir(root: str | Path) -> Path:
     """Where annotations derived for ``root`` go: ``$FACEATTR_CACHE/annotations/<name>-<hash>``.
 
@@ -73,8 +78,7 @@ def annotation_cache_dir(root: str | Path) -> Path:
     """
     resolved = Path(root).resolve()
     digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:8]
-    cache = Path(os.environ.get("FACEATTR_CACHE", "~/.cache/faceattr")).expanduser()
-    return cache / "annotations" / f"{resolved.name}-{digest}"
+    return cache_home() / "annotations" / f"{resolved.name}-{digest}"
 
 
 def _search_dirs(root: Path, annotation_dirs: Sequence[str | Path]) -> list[Path]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from faceattr.attributes import attribute_indices
-from faceattr.data.celeba import CelebA, ImageSet, load_celeba
+from faceattr.data.celeba import CelebA, ImageSet, cache_home, load_celeba
 from faceattr.evaluation.analyses import model_robustness, write_robustness, write_slices
 from faceattr.evaluation.baselines import BaselineScores, LabelArray, baseline_scores
 from faceattr.evaluation.cost import ModelCost, model_cost
@@ -226,11 +225,6 @@ class ScoringOptions:
     device: str = "auto"
     limit: int | None = None
     progress: bool = True
-
-
-def cache_home() -> Path:
-    """``$FACEATTR_CACHE``, default ``~/.cache/faceattr``."""
-    return Path(os.environ.get("FACEATTR_CACHE", "~/.cache/faceattr")).expanduser()
 
 
 def protocol_cache_dir(
