@@ -93,6 +93,22 @@ def test_two_faces_side_by_side(detector: FaceDetector, real_images: list[np.nda
     assert sorted(f.center[0] < 230 for f in found) == [False, True]  # one face in each half
 
 
+def test_large_photos_are_searched_small_then_again_larger(
+    detector: FaceDetector, real_images: list[np.ndarray]
+) -> None:
+    image = real_images[3]
+    reference = main_face(detector.detect(image), image.shape[:2])
+    assert reference is not None
+    for canvas_size, zoom in ((1600, 4.0), (3000, 1.0)):  # a face filling it; a small one
+        face = cv2.resize(image, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
+        canvas = np.full((canvas_size, canvas_size, 3), 100, np.uint8)
+        canvas[100 : 100 + face.shape[0], 200 : 200 + face.shape[1]] = face
+        found = main_face(detector.detect(canvas), canvas.shape[:2])
+        assert found is not None
+        expected = reference.landmarks[:2] * zoom + np.array([200, 100])
+        assert np.abs(found.landmarks[:2] - expected).max() < 6.0 * zoom
+
+
 def test_grayscale_rgba_and_tiny_inputs(
     detector: FaceDetector, real_images: list[np.ndarray]
 ) -> None:

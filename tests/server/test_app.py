@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner
 
-import faceattr.cli.serve  # noqa: F401  (registers the command on the app)
+import faceattr.cli.serve  # registers the command on the app
 from faceattr.cli import app as cli
 from faceattr.inference.predictor import Predictor
 from faceattr.server import ServerSettings, create_app
@@ -259,14 +260,20 @@ def test_settings_refuse_nonsense() -> None:
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ([], "give --model RUN, --db faces.db or both"),
         (["--model", "/no/such/run"], "/no/such/run"),
         (["--db", "/no/such/faces.db"], "/no/such/faces.db"),
     ],
 )
-def test_serve_refuses_to_start_without_something_to_serve(
-    arguments: list[str], message: str
-) -> None:
+def test_serve_refuses_a_missing_model_or_index(arguments: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, ["serve", *arguments])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_serve_without_options_serves_the_shipped_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[Any] = []
+    monkeypatch.setattr(faceattr.cli.serve.uvicorn, "run", lambda app, **_: served.append(app))
+    result = CliRunner().invoke(cli, ["serve", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    health = TestClient(served[0]).get("/health").json()
+    assert health["model"]["name"] == "mobilenetv2" and health["index"] is None

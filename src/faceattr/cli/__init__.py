@@ -12,6 +12,10 @@ data_app = typer.Typer(
     help="Read, check, generate and prepare CelebA-format datasets.", no_args_is_help=True
 )
 app.add_typer(data_app, name="data")
+MODEL_HELP = (
+    "A run folder (its best/), an export folder, a .ckpt or an .onnx; default: the MobileNetV2"
+    " shipped in the package (faceattr/weights/mobilenetv2-celeba/MODEL_CARD.md)."
+)
 
 # Command modules register themselves on the apps above.
 from faceattr.cli import (  # noqa: E402,F401

@@ -48,7 +48,7 @@ def demo(
     """Generate a synthetic CelebA folder, check it, chart its statistics, pack its images,
     train two small models on it (seed 000's FaceNet and a MobileNetV3), evaluate the second on
     protocols A and D with a report, explain one of its faces, index the test faces and search
-    them, and predict on a real photo."""
+    them, and predict on a real photo with the model shipped in the package."""
     from faceattr.data.cache_prepare import prepare_cache
     from faceattr.data.celeba import check_celeba, load_celeba
     from faceattr.data.stats import dataset_stats, write_stats
@@ -114,7 +114,7 @@ def demo(
     test_images = [data.image_path(int(i)) for i in data.split_indices("test")]
     _explain_face(model_run, out, test_images[0])
     _index_and_search(model_run, out, test_images)
-    _predict_photo(model_run, out)
+    _predict_photo(out)
     typer.secho(f"\nDemo finished: everything is under {out}", bold=True)
 
 
@@ -182,23 +182,26 @@ def _index_and_search(run: Path, out: Path, images: list[Path]) -> None:
     _done(start, ("index", db))
 
 
-def _predict_photo(run: Path, out: Path) -> None:
-    """Step 11: ``faceattr predict`` on a real photo that scikit-image ships (the astronaut)."""
+def _predict_photo(out: Path) -> None:
+    """Step 11: ``faceattr predict`` with the shipped model on a real photo that scikit-image
+    ships (the astronaut)."""
     from PIL import Image
     from skimage import data as photos
 
     from faceattr.inference.predictor import Predictor
 
-    start = _step("11. Predict on a real photo (faceattr predict)")
+    start = _step("11. Predict on a real photo with the shipped model (faceattr predict PHOTO)")
     photo = out / "astronaut.png"
     Image.fromarray(photos.astronaut()).save(photo)
-    faces = Predictor.from_checkpoint(run, device="cpu").predict(photo)
+    predictor = Predictor.from_checkpoint(device="cpu")
+    faces = predictor.predict(photo)
     for face in faces:
         x, y, w, h = face.box
-        present = [n for n, yes in zip(face.attributes, face.decisions, strict=True) if yes]
+        scores = zip(face.attributes, face.probabilities, face.decisions, strict=True)
+        present = [f"{name} {p:.0%}" for name, p, yes in scores if yes]
         typer.echo(f"   face at ({x:.0f}, {y:.0f}) {w:.0f}x{h:.0f}: {', '.join(present) or '-'}")
     typer.echo(
-        f"   {len(faces)} face(s); the demo model has only seen synthetic faces: its answers on a "
-        "photo show the path, not a trained model's quality"
+        f"   {len(faces)} face(s) by {predictor.description.model_name}, trained on real CelebA "
+        "faces (faceattr/weights/mobilenetv2-celeba/MODEL_CARD.md)"
     )
     _done(start, ("photo", photo))

@@ -1,4 +1,4 @@
-"""``faceattr explain --model RUN IMAGE [--attribute NAME ...] --out DIR``: feature maps and
+"""``faceattr explain [--model RUN] IMAGE [--attribute NAME ...] --out DIR``: feature maps and
 per-attribute saliency for every face of a photo, as PNG files and one HTML page."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from faceattr.cli import app
+from faceattr.cli import MODEL_HELP, app
 
 ATTRIBUTE_HELP = "also explain this attribute (repeatable); always: the top present attributes"
 
@@ -15,9 +15,7 @@ ATTRIBUTE_HELP = "also explain this attribute (repeatable); always: the top pres
 @app.command("explain")
 def explain_command(
     image: Path = typer.Argument(..., help="A photo; its faces are detected and aligned."),
-    model: Path = typer.Option(
-        ..., "--model", help="A run folder (its best/ model), an export folder or a .ckpt."
-    ),
+    model: Path | None = typer.Option(None, "--model", help=MODEL_HELP),
     attribute: list[str] = typer.Option([], "--attribute", "-a", help=ATTRIBUTE_HELP),
     out: Path = typer.Option(..., "--out", help="Folder for the PNG files and explain.html."),
     top: int = typer.Option(3, "--top", min=0, help="How many present attributes to explain."),

