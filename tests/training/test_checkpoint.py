@@ -144,3 +144,18 @@ def test_sigkill_while_saving_leaves_a_whole_checkpoint(tmp_path: Path) -> None:
 def test_atomic_io_takes_no_storage_options(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="storage_options"):
         AtomicCheckpointIO().save_checkpoint({}, tmp_path / "x.ckpt", storage_options={"a": 1})
+
+
+def test_test_time_mirror_averages_each_face_with_its_mirror_and_is_kept(tmp_path: Path) -> None:
+    plain = trained_like("facenet-mtl", attributes=["Male", "Smiling"], d=8)
+    mirror = create_model("facenet-mtl", attributes=["Male", "Smiling"], d=8, test_time_mirror=True)
+    mirror.load_state_dict(plain.state_dict())
+    mirror.eval()
+    images = torch.rand(4, 1, *plain.input_config.size)
+    expected = (plain(images) + plain(images.flip(-1))) / 2
+    assert not torch.allclose(plain(images), expected, atol=1e-4)  # faces are not symmetric
+    torch.testing.assert_close(mirror(images), expected)
+    loaded = load_checkpoint(export_model(mirror, tmp_path / "best"))
+    assert loaded.test_time_mirror and loaded.model_args["test_time_mirror"] is True
+    torch.testing.assert_close(loaded(images), expected)
+    assert torch.equal(mirror.train()(images), plain.train()(images))  # training: one view

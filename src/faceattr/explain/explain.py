@@ -12,7 +12,8 @@ the model's input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,6 +156,17 @@ def explain_face(
     )
 
 
+@contextmanager
+def single_view(model: AttributeModel) -> Iterator[None]:
+    """Saliency follows one forward pass: switch ``test_time_mirror`` off meanwhile."""
+    mirror = model.test_time_mirror
+    model.test_time_mirror = False
+    try:
+        yield
+    finally:
+        model.test_time_mirror = mirror
+
+
 def explain_image(
     model_or_predictor: AttributeModel | Predictor,
     image: ImageInput,
@@ -182,12 +194,13 @@ def explain_image(
         faces = [whole_image_face(model, image)]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    explained = tuple(
-        explain_face(model, face, number, out, attributes, top, max_channels)
-        for number, face in enumerate(
-            tqdm(faces, desc="explain", unit="face", disable=not progress), start=1
+    with single_view(model):
+        explained = tuple(
+            explain_face(model, face, number, out, attributes, top, max_channels)
+            for number, face in enumerate(
+                tqdm(faces, desc="explain", unit="face", disable=not progress), start=1
+            )
         )
-    )
     source = str(image) if isinstance(image, str | Path) else type(image).__name__
     explanation = Explanation(out / PAGE_FILE, source, model_label(model), explained)
     write_page(explanation)

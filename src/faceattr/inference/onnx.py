@@ -38,8 +38,7 @@ class PredictionGraph(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Probabilities and unit-length embeddings of a normalised batch."""
-        features = self.model.forward_features(images)
-        logits = self.model.forward_head(features)
+        logits, features = self.model.logits_and_features(images)
         probabilities = logits_to_probabilities(logits, self.model.head_type)
         return probabilities, F.normalize(features.flatten(1), dim=1)
 

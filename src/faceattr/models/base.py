@@ -153,6 +153,9 @@ class AttributeModel(nn.Module):
         self.model_name = ""
         self.model_args: dict[str, Any] = {}
         self.backbone_frozen = False
+        self.test_time_mirror = False
+        """In eval mode, average each face's outputs with its mirror image's (set through
+        ``create_model(..., test_time_mirror=True)``, so that checkpoints keep it)."""
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """The embedding ``(N, D)`` of a normalised batch ``(N, C, H, W)``."""
@@ -165,7 +168,18 @@ class AttributeModel(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits of a normalised batch (see :meth:`forward_head` for the shape)."""
-        return self.forward_head(self.forward_features(images))
+        return self.logits_and_features(images)[0]
+
+    def logits_and_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and embeddings of a normalised batch; with ``test_time_mirror`` in eval mode,
+        both are the means over each image and its horizontal mirror."""
+        features = self.forward_features(images)
+        logits = self.forward_head(features)
+        if self.test_time_mirror and not self.training:
+            mirrored = self.forward_features(images.flip(-1))
+            logits = (logits + self.forward_head(mirrored)) / 2
+            features = (features + mirrored) / 2
+        return logits, features
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """P(attribute present) ``(N, K)`` for a normalised batch."""

@@ -56,6 +56,10 @@ def model_entrypoint(name: str) -> ModelFactory:
     return _MODELS[name]
 
 
+TEST_TIME_MIRROR = "test_time_mirror"
+"""The model argument every registered model accepts: see :func:`create_model`."""
+
+
 def resolve_model_args(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """All arguments of model ``name`` but ``attributes``: ``kwargs`` over the factory's defaults,
     JSON round-tripped (tuples become lists), as a checkpoint stores them."""
@@ -91,13 +95,16 @@ def create_model(
 
     ``pretrained`` is a LOCAL weights file for the backbone (``.pth``/``.pt``/``.safetensors``)
     or the name of an installed one (see :data:`faceattr.models.pretrained.INSTALLED_WEIGHTS`);
-    nothing is ever downloaded.
+    nothing is ever downloaded. ``test_time_mirror=True``, accepted by every model, averages
+    its eval-mode outputs over each image and its mirror (kept in ``model_args``).
     """
     factory = model_entrypoint(name)
+    mirror = bool(kwargs.pop(TEST_TIME_MIRROR, False))
     args = resolve_model_args(name, kwargs)
     model = factory(**args) if attributes is None else factory(attributes=attributes, **args)
     model.model_name = name
-    model.model_args = args
+    model.model_args = {**args, TEST_TIME_MIRROR: True} if mirror else args
+    model.test_time_mirror = mirror
     if pretrained is not None:
         report = load_backbone_weights(model, pretrained)
         log.info(
