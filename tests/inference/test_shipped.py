@@ -17,7 +17,8 @@ from safetensors import safe_open
 from skimage import data as photos
 from typer.testing import CliRunner
 
-import faceattr.cli.predict  # noqa: F401  (registers `faceattr predict`)
+import faceattr.cli.explain
+import faceattr.cli.predict  # noqa: F401  (registers `faceattr predict` and `explain`)
 from faceattr.attributes import ATTRIBUTES
 from faceattr.cli import app
 from faceattr.data.celeba import CelebA
@@ -89,6 +90,14 @@ def test_predict_needs_no_model_option(astronaut: Path) -> None:
     assert "1 images, 1 read, 1 faces" in result.stderr
     smiling = next(line for line in result.stdout.splitlines() if "Smiling" in line)
     assert smiling.split()[2] == "yes"
+
+
+def test_explain_needs_no_model_option(astronaut: Path, tmp_path: Path) -> None:
+    out = tmp_path / "explained"
+    arguments = ["explain", str(astronaut), "-a", "Smiling", "--out", str(out)]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 0, result.stderr
+    assert (out / "explain.html").is_file() and (out / "face1_Smiling.png").is_file()
 
 
 def test_a_built_wheel_carries_the_weights(tmp_path: Path) -> None:
