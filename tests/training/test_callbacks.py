@@ -123,3 +123,16 @@ def test_backbone_trains_only_after_the_frozen_epochs() -> None:
     assert not module.model.backbone_frozen
     rates = {g["name"]: g["lr"] for g in module.trainer.optimizers[0].param_groups}
     assert rates == {"backbone": 0.01, "head": 0.1}
+
+
+def test_scheduled_drops_lower_the_rate_and_reload_the_best_weights_without_a_plateau() -> None:
+    losses = [1.0, 0.5, 0.6, 0.4, 0.3]  # never two bad epochs: the plateau alone would not act
+    module = ScriptedLoss(losses, OptimizerConfig(name="sgd", lr=0.1, momentum=0.9))
+    probe = Probe()
+    plateau = ReduceLROnPlateauReloadBest(patience=1, factor=0.1, drop_epochs=[2, 4])
+    fit(module, len(losses), [plateau, probe])  # the probe sees each epoch after the drop
+    assert probe.rates == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001])
+    assert plateau.reloads == 2
+    assert same(probe.started[2], probe.validated[1])  # epoch 2 restarts from the best, epoch 1
+    assert same(probe.started[4], probe.validated[3])
+    assert probe.moments[2] == 0 and probe.moments[3] > 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -90,6 +91,8 @@ class ReduceLROnPlateauReloadBest(pl.Callback):
     """``ReduceLROnPlateau`` on ``monitor`` that, whenever it lowers the learning rate, puts back
     the best weights seen so far and clears the optimiser's moments: seed 003's automation of
     AFFACT's "retrain from the best model with a smaller learning rate" (patience 2, factor 0.1).
+    ``drop_epochs`` also lowers the rate the same way at the start of those epochs, plateau or not
+    (a fixed schedule that still reloads the best weights).
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class ReduceLROnPlateauReloadBest(pl.Callback):
         factor: float = 0.1,
         min_lr: float = 0.0,
         reload_best: bool = True,
+        drop_epochs: Sequence[int] = (),
     ) -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be min or max, got {mode!r}")
@@ -109,6 +113,7 @@ class ReduceLROnPlateauReloadBest(pl.Callback):
         self.factor = factor
         self.min_lr = min_lr
         self.reload_best = reload_best
+        self.drop_epochs = frozenset(drop_epochs)
         self.scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
         self.reloads = 0
@@ -129,6 +134,27 @@ class ReduceLROnPlateauReloadBest(pl.Callback):
             self.scheduler.load_state_dict(self._restored)
             self._restored = None
 
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """At a scheduled drop: lower the rate by ``factor`` and go back to the best weights."""
+        if trainer.current_epoch not in self.drop_epochs or self.scheduler is None:
+            return
+        optimizer = trainer.optimizers[0]
+        for group, min_lr in zip(optimizer.param_groups, self.scheduler.min_lrs, strict=True):
+            group["lr"] = max(float(group["lr"]) * self.factor, min_lr)
+        self.scheduler.num_bad_epochs = 0
+        self._reload(trainer, pl_module)
+
+    def _reload(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        optimizer = trainer.optimizers[0]
+        if self.reload_best and self.best_state is not None:
+            _model(pl_module).load_state_dict(self.best_state)
+            optimizer.state.clear()
+            self.reloads += 1
+            rank_zero_info(
+                f"epoch {trainer.current_epoch}: learning rate lowered to "
+                f"{optimizer.param_groups[-1]['lr']:.3g}; best weights reloaded"
+            )
+
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Step the schedule; keep the weights when they are the best, reload them on a drop."""
         if trainer.sanity_checking or self.scheduler is None:
@@ -140,16 +166,10 @@ class ReduceLROnPlateauReloadBest(pl.Callback):
         lowered = any(
             float(g["lr"]) < lr for g, lr in zip(optimizer.param_groups, before, strict=True)
         )
-        model = _model(pl_module)
-        if lowered and self.reload_best and self.best_state is not None:
-            model.load_state_dict(self.best_state)
-            optimizer.state.clear()
-            self.reloads += 1
-            rank_zero_info(
-                f"epoch {trainer.current_epoch}: learning rate lowered to "
-                f"{optimizer.param_groups[-1]['lr']:.3g}; best weights reloaded"
-            )
+        if lowered:
+            self._reload(trainer, pl_module)
         elif float(self.scheduler.best) != best_before:
+            model = _model(pl_module)
             self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
     def state_dict(self) -> dict[str, Any]:

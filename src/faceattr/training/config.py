@@ -216,6 +216,9 @@ class ScheduleConfig:
     plateau_min_lr: float = 0.0
     reload_best: bool = True
     """When the plateau lowers the rate, go back to the best weights so far."""
+    lr_drop_epochs: list[int] = field(default_factory=list)
+    """Also lower the rate by ``plateau_factor`` (and reload the best weights) at the start of
+    these epochs, plateau or not; needs ``plateau``."""
     early_stopping: bool = False
     early_stopping_patience: int = 5
     early_stopping_min_delta: float = 0.01
@@ -223,6 +226,10 @@ class ScheduleConfig:
     def __post_init__(self) -> None:
         _require(self.plateau_patience >= 0, "schedule.plateau_patience", "must be >= 0")
         _require(0 < self.plateau_factor < 1, "schedule.plateau_factor", "must be in (0, 1)")
+        _require(
+            self.plateau or not self.lr_drop_epochs, "schedule.lr_drop_epochs", "needs plateau"
+        )
+        _require(all(e > 0 for e in self.lr_drop_epochs), "schedule.lr_drop_epochs", "must be > 0")
         _require(self.early_stopping_patience >= 0, "schedule.early_stopping_patience", ">= 0")
         _require(self.early_stopping_min_delta >= 0, "schedule.early_stopping_min_delta", ">= 0")
 

@@ -160,6 +160,7 @@ def build_callbacks(
                 schedule.plateau_factor,
                 schedule.plateau_min_lr,
                 schedule.reload_best,
+                schedule.lr_drop_epochs,
             )
         )
     if schedule.early_stopping:
