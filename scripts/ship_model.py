@@ -123,6 +123,8 @@ def card(export: Path, evaluation: dict, table: str, peer: dict | None, notes: s
             "  use the outputs to make decisions about people.",
             "- 16,000 training images of mostly young celebrities: faces unlike CelebA's (age,",
             "  pose, lighting, ethnicity) are predicted less well.",
+            "- Known miss: scikit-image's astronaut photo (Eileen Collins, short hair, spacesuit,",
+            "  no make-up) comes out Male with p = 0.99; the demo shows it.",
             "",
         ]
     )

@@ -93,18 +93,23 @@ def test_two_faces_side_by_side(detector: FaceDetector, real_images: list[np.nda
     assert sorted(f.center[0] < 230 for f in found) == [False, True]  # one face in each half
 
 
+def found_face(detector: FaceDetector, image: np.ndarray) -> Detection:
+    """The main face of ``image``, which must have one."""
+    face = main_face(detector.detect(image), image.shape[:2])
+    assert face is not None
+    return face
+
+
 def test_large_photos_are_searched_small_then_again_larger(
     detector: FaceDetector, real_images: list[np.ndarray]
 ) -> None:
     image = real_images[3]
-    reference = main_face(detector.detect(image), image.shape[:2])
-    assert reference is not None
+    reference = found_face(detector, image)
     for canvas_size, zoom in ((1600, 4.0), (3000, 1.0)):  # a face filling it; a small one
         face = cv2.resize(image, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
         canvas = np.full((canvas_size, canvas_size, 3), 100, np.uint8)
         canvas[100 : 100 + face.shape[0], 200 : 200 + face.shape[1]] = face
-        found = main_face(detector.detect(canvas), canvas.shape[:2])
-        assert found is not None
+        found = found_face(detector, canvas)
         expected = reference.landmarks[:2] * zoom + np.array([200, 100])
         assert np.abs(found.landmarks[:2] - expected).max() < 6.0 * zoom
 
@@ -113,8 +118,7 @@ def test_grayscale_rgba_and_tiny_inputs(
     detector: FaceDetector, real_images: list[np.ndarray]
 ) -> None:
     image = real_images[2]
-    reference = main_face(detector.detect(image), image.shape[:2])
-    assert reference is not None
+    reference = found_face(detector, image)
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     rgba = np.dstack([image, np.full(image.shape[:2], 255, np.uint8)])
     tiny = cv2.resize(image, (36, 44), interpolation=cv2.INTER_AREA)  # a face about 18 px wide

@@ -173,13 +173,13 @@ class AttributeModel(nn.Module):
     def logits_and_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and embeddings of a normalised batch; with ``test_time_mirror`` in eval mode,
         both are the means over each image and its horizontal mirror."""
-        features = self.forward_features(images)
+        if not self.test_time_mirror or self.training:
+            features = self.forward_features(images)
+            return self.forward_head(features), features
+        count = images.shape[0]  # one pass over both views: half the per-call overhead
+        features = self.forward_features(torch.cat([images, images.flip(-1)]))
         logits = self.forward_head(features)
-        if self.test_time_mirror and not self.training:
-            mirrored = self.forward_features(images.flip(-1))
-            logits = (logits + self.forward_head(mirrored)) / 2
-            features = (features + mirrored) / 2
-        return logits, features
+        return (logits[:count] + logits[count:]) / 2, (features[:count] + features[count:]) / 2
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """P(attribute present) ``(N, K)`` for a normalised batch."""
