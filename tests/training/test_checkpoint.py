@@ -23,6 +23,7 @@ from faceattr.training.checkpoint import (
     load_checkpoint,
     load_description,
     safe_torch_load,
+    write_weights,
 )
 
 
@@ -67,6 +68,24 @@ def test_export_round_trip_gives_identical_outputs(tmp_path: Path, name: str, kw
     )
     assert description.config == {"trainer": {"seed": 3}}
     assert torch.equal(load_checkpoint(folder / "model.safetensors")(images), model(images))
+
+
+def test_float16_weights_halve_the_file_and_load_back_as_float32(tmp_path: Path) -> None:
+    model = trained_like("backbone", arch="resnet10t", input_size=[32, 32])
+    full = export_model(model, tmp_path / "full")
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "model.json").write_text((full / "model.json").read_text())
+    write_weights(model.state_dict(), half, torch.float16)
+    size = (half / "model.safetensors").stat().st_size / (full / "model.safetensors").stat().st_size
+    assert 0.49 < size < 0.52
+    loaded = load_checkpoint(half)
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+    images = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        expected, got = torch.sigmoid(model(images)), torch.sigmoid(loaded(images))
+    assert not torch.equal(expected, got)  # really rounded
+    assert torch.allclose(expected, got, atol=5e-3)
 
 
 def lightning_like(model: torch.nn.Module, extra: dict | None = None) -> dict:

@@ -2,6 +2,8 @@
 
 import typer
 
+from faceattr.inference.shipped import SHIPPED_MODEL
+
 app = typer.Typer(
     name="faceattr",
     help="Train, evaluate and serve facial-attribute classifiers.",
@@ -13,8 +15,8 @@ data_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 MODEL_HELP = (
-    "A run folder (its best/), an export folder, a .ckpt or an .onnx; default: the MobileNetV2"
-    " shipped in the package (faceattr/weights/mobilenetv2-celeba/MODEL_CARD.md)."
+    "A run folder (its best/), an export folder, a .ckpt or an .onnx; default: the model"
+    f" shipped in the package (faceattr/weights/{SHIPPED_MODEL}/MODEL_CARD.md)."
 )
 
 # Command modules register themselves on the apps above.

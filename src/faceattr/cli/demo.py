@@ -189,6 +189,7 @@ def _predict_photo(out: Path) -> None:
     from skimage import data as photos
 
     from faceattr.inference.predictor import Predictor
+    from faceattr.inference.shipped import SHIPPED_MODEL
 
     start = _step("11. Predict on a real photo with the shipped model (faceattr predict PHOTO)")
     photo = out / "astronaut.png"
@@ -202,6 +203,6 @@ def _predict_photo(out: Path) -> None:
         typer.echo(f"   face at ({x:.0f}, {y:.0f}) {w:.0f}x{h:.0f}: {', '.join(present) or '-'}")
     typer.echo(
         f"   {len(faces)} face(s) by {predictor.description.model_name}, trained on real CelebA "
-        "faces (faceattr/weights/mobilenetv2-celeba/MODEL_CARD.md)"
+        f"faces (faceattr/weights/{SHIPPED_MODEL}/MODEL_CARD.md)"
     )
     _done(start, ("photo", photo))

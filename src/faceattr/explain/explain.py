@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from faceattr.evaluation.thresholds import DEFAULT_THRESHOLD
 from faceattr.explain.feature_maps import (
     capture_feature_maps,
     conv_stages,
@@ -37,7 +38,7 @@ from faceattr.explain.results import (
     StageFigure,
 )
 from faceattr.explain.saliency import cam_method, overlay_heatmap, saliency_maps
-from faceattr.inference.predictor import DEFAULT_THRESHOLD, ImageInput, Predictor, as_rgb
+from faceattr.inference.predictor import ImageInput, Predictor, as_rgb
 from faceattr.models import AttributeModel
 from faceattr.models.preprocessing import to_model_input
 

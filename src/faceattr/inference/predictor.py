@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from faceattr.data.cache_prepare import loose_crop_matrices
 from faceattr.data.cache_writer import warp_to_uint8
+from faceattr.evaluation.thresholds import DEFAULT_THRESHOLD
 from faceattr.geometry import affact_alignment_matrix, compose, invert
 from faceattr.geometry.alignment import stretch_matrix
 from faceattr.geometry.jitter import AffactJitter
@@ -46,7 +47,6 @@ from faceattr.training.transform import FaceTransform
 
 ImageInput = str | Path | bytes | Image.Image | np.ndarray
 """What :meth:`Predictor.predict` accepts: a path, encoded bytes, a Pillow image or an array."""
-DEFAULT_THRESHOLD = 0.5
 ALIGNMENT_SIDE = 256
 """Side of the intermediate AFFACT box frame of :func:`aligned_image_matrices` (any size works)."""
 SHRINK_ABOVE = 1.5
@@ -74,8 +74,9 @@ class FacePrediction:
 
     @property
     def decisions(self) -> np.ndarray:
-        """``(K,)`` bool: probability at or above the threshold."""
-        return self.probabilities >= self.thresholds
+        """``(K,)`` bool: probability strictly above the threshold, as ``faceattr evaluate``
+        decides (``apply_thresholds``)."""
+        return self.probabilities > self.thresholds
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: box, landmarks, detection score and per attribute its probability,

@@ -118,6 +118,24 @@ class ModelDescription:
         return create_model(self.model_name, self.attributes, **self.model_args)
 
 
+def write_weights(
+    tensors: dict[str, torch.Tensor], directory: str | Path, dtype: torch.dtype | None = None
+) -> Path:
+    """Write ``directory/model.safetensors``; ``dtype`` (e.g. ``torch.float16``) stores the
+    floating tensors in fewer bytes. Loading casts them back to the model's own float32."""
+    path = Path(directory) / WEIGHTS_FILE
+    stored = {
+        k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
+        .detach()
+        .cpu()
+        .contiguous()
+        for k, v in tensors.items()
+    }
+    data = save(stored, metadata={"format": "pt"})
+    atomic_write(path, lambda file: file.write(data))
+    return path
+
+
 def export_model(
     model: AttributeModel,
     directory: str | Path,
@@ -128,10 +146,7 @@ def export_model(
     """Write ``model.safetensors`` and ``model.json`` into ``directory`` (weights first)."""
     directory = Path(directory)
     description = ModelDescription.of(model, config, metrics, epoch)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-
-    data = save(tensors, metadata={"format": "pt"})
-    atomic_write(directory / WEIGHTS_FILE, lambda file: file.write(data))
+    write_weights(model.state_dict(), directory)
     text = json.dumps(description.to_dict(), indent=2, sort_keys=True) + "\n"
     atomic_write(directory / DESCRIPTION_FILE, lambda file: file.write(text.encode()))
     return directory
