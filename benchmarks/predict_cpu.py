@@ -2,15 +2,15 @@
 plain per-image torchvision pipeline (no detection at all) timed in the same run.
 
     python benchmarks/predict_cpu.py                  # ../shared/celeba or $FACEATTR_CELEBA
-    python benchmarks/predict_cpu.py --photos 200 --threads 2
+    python benchmarks/predict_cpu.py --photos 200 --threads 2 --model runs/<stamp>-x
 
 Ours: ``Predictor.predict(path)`` one photo at a time, as ``faceattr predict`` and the server's
-/predict do: decode, YuNet detection and landmarks, the AFFACT crop of every face, MobileNetV2 at
-128x128, thresholds. Photos: real CelebA test JPEGs (178x218) and scikit-image's astronaut at
-512x512 and upscaled to 1024x1024. Peer: PIL decode, ``Resize((128, 128))`` of the whole image,
-ImageNet normalisation and torchvision's MobileNetV2 forward; it finds no face, so it is the
-floor of what a per-photo classifier costs. Prints the median and 90th percentile per photo
-kind, the share spent detecting, and the ratio ours / peer.
+/predict do: decode, YuNet detection and landmarks, the AFFACT crop of every face, the model (the
+shipped one unless ``--model``), thresholds. Photos: real CelebA test JPEGs (178x218) and
+scikit-image's astronaut at 512x512 and upscaled to 1024x1024. Peer: PIL decode,
+``Resize((128, 128))`` of the whole image, ImageNet normalisation and torchvision's MobileNetV2
+forward; it finds no face, so it is the floor of what a per-photo classifier costs. Prints the
+median and 90th percentile per photo kind, the share spent detecting, and the ratio ours / peer.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=100, help="CelebA test photos")
     parser.add_argument("--repeats", type=int, default=3, help="timings per photo (best kept)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--model", type=Path, help="a run or export folder (default: shipped)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     celeba = load_celeba(args.root)
@@ -89,7 +90,7 @@ def main() -> None:
             "astronaut 512x512": [small],
             "astronaut 1024x1024": [big],
         }
-        ours = Predictor.from_checkpoint(device="cpu")
+        ours = Predictor.from_checkpoint(args.model, device="cpu")
         detect = ours.detector
         baseline = peer(ours.input_config.size[0])
         print(f"CPU, {args.threads} torch threads; model {ours.description.model_name}")
