@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from faceattr.data.celeba import ImageSet
 from faceattr.data.formats import SPLIT_CODES
 from faceattr.geometry.affine import Size, as_hw, similarity_matrix
 
@@ -65,7 +66,7 @@ class CacheInfo:
 
     size: int
     margin: float
-    image_set: str
+    image_set: ImageSet
     count: int
     source_root: str
     splits: tuple[str, ...]
