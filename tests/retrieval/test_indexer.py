@@ -115,6 +115,26 @@ def test_reindexing_skips_unchanged_files_and_redoes_changed_ones(
         assert store.stats().files == 4
 
 
+def test_prune_forgets_deleted_files_under_the_indexed_folders_only(
+    predictor: Predictor, collection: list[Path], tmp_path: Path
+) -> None:
+    inside, outside = tmp_path / "album", tmp_path / "other"
+    inside.mkdir(), outside.mkdir()
+    kept, deleted = (Path(shutil.copy(p, inside)) for p in collection[:2])
+    elsewhere = Path(shutil.copy(collection[2], outside))
+    with IndexStore.open(str(tmp_path / "faces.db"), create=True) as store:
+        index_paths(store, predictor, [kept, deleted, elsewhere], progress=False, workers=0)
+        deleted.unlink()
+        elsewhere.unlink()
+        plain = index_paths(store, predictor, [kept], progress=False, workers=0)
+        assert plain.removed == 0 and store.stats().files == 3
+        pruned = index_paths(store, predictor, [kept], progress=False, workers=0, prune=[inside])
+        assert (pruned.removed, pruned.skipped) == (1, 1)
+        paths = set(store.file_states())
+        assert paths == {str(kept.resolve()), str(elsewhere.resolve())}
+        assert {hit.path for hit in store.search("", limit=100)} <= paths
+
+
 @pytest.mark.slow
 def test_two_cpu_worker_processes_index_the_same_faces(
     indexed: Indexed, predictor: Predictor, collection: list[Path], tmp_path: Path

@@ -46,6 +46,7 @@ def summary_lines(summary: IndexSummary) -> list[str]:
     lines = [
         f"added {summary.added}, skipped {summary.skipped} (unchanged), "
         f"failed {summary.failed}, faces {summary.faces}"
+        + (f", removed {summary.removed} (gone from disk)" if summary.removed else "")
     ]
     lines += [f"failed {path}: {reason}" for path, reason in summary.failures[:SHOWN_FAILURES]]
     if summary.failed > SHOWN_FAILURES:
@@ -69,10 +70,13 @@ def index_command(
     reindex: bool = typer.Option(
         False, "--reindex", help="Empty an index that another model built, then index."
     ),
+    prune: bool = typer.Option(
+        False, "--prune", help="Forget indexed files under the folders of PATHS that are gone."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
     """Add the faces of PATHS to the index: unchanged files are skipped, changed ones redone,
-    unreadable and faceless files recorded and listed."""
+    unreadable and faceless files recorded and listed; --prune forgets deleted files."""
     try:
         files = expand_paths(paths)
         source = model_path(model).resolve()
@@ -88,6 +92,7 @@ def index_command(
                 reindex,
                 workers,
                 model_source=str(source),
+                prune=[Path(p) for p in paths if Path(p).is_dir()] if prune else [],
             )
             stats = store.stats()
     except (FileNotFoundError, ValueError, TypeError) as error:

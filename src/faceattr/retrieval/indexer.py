@@ -4,7 +4,8 @@
 without being read; one whose stat changed but whose sha256 did not only gets its stat updated;
 new or changed files are predicted and written (old faces replaced), ``batch_size`` files per
 transaction, so an interrupted run resumes where it stopped. Unreadable and faceless files are
-recorded with their reason and reported, never fatal.
+recorded with their reason and reported, never fatal. With ``prune``, indexed files that no longer
+exist under the folders being indexed are forgotten with their faces.
 
 With ``devices > 1`` prediction runs in that many worker processes (forkserver, else spawn), one
 per CUDA device when there are enough, else on the CPU (the cores shared among them), while this
@@ -55,6 +56,8 @@ class IndexSummary:
     faces: int
     failures: tuple[tuple[str, str], ...] = ()
     """(path, reason) of each failed file."""
+    removed: int = 0
+    """Indexed files gone from disk and pruned (``prune=True``)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,16 @@ def plan_index(
     return IndexPlan(pending, restat, skipped, unreadable)
 
 
+def missing_under(known: Iterable[str], folders: Sequence[Path]) -> list[str]:
+    """The ``known`` paths inside one of ``folders`` that no longer exist on disk."""
+    roots = [Path(folder).expanduser().resolve() for folder in folders]
+    return [
+        path
+        for path in known
+        if any(Path(path).is_relative_to(root) for root in roots) and not os.path.exists(path)
+    ]
+
+
 def index_paths(
     store: IndexStore,
     predictor: Predictor,
@@ -143,6 +156,7 @@ def index_paths(
     reindex: bool = False,
     workers: int = 2,
     model_source: str = "",
+    prune: Sequence[Path] = (),
 ) -> IndexSummary:
     """Index the faces of ``paths`` (image files) into ``store`` with ``predictor``'s model.
 
@@ -150,6 +164,7 @@ def index_paths(
     pass and files per transaction, ``workers`` DataLoader processes decoding and detecting for
     each. An index built by another model raises ``IndexModelError`` unless ``reindex``, which
     empties it first. ``model_source`` (the model's path) is kept for ``like`` searches.
+    ``prune``: folders whose indexed files that no longer exist are removed from the index.
     """
     if devices < 1 or batch_size < 1 or workers < 0:
         raise ValueError(
@@ -157,7 +172,9 @@ def index_paths(
             f"{workers}"
         )
     store.bind_model(index_model(predictor, model_source), reindex)
-    plan = plan_index(store.file_states(), paths, progress)
+    known = store.file_states()
+    removed = store.remove_files(missing_under(known, prune))
+    plan = plan_index(known, paths, progress)
     store.update_stats(plan.restat)
     by_path = {pending.path: pending for pending in plan.pending}
     todo = list(by_path)
@@ -178,7 +195,7 @@ def index_paths(
                 faces += len(entry.faces)
             else:
                 failures.append((entry.path, entry.error))
-    return IndexSummary(added, plan.skipped, len(failures), faces, tuple(failures))
+    return IndexSummary(added, plan.skipped, len(failures), faces, tuple(failures), removed)
 
 
 def entry_of(pending: PendingFile, prediction: ImagePrediction) -> FileEntry:

@@ -341,6 +341,18 @@ class IndexStore:
             if face_rows:
                 connection.execute(faces.insert(), face_rows)
 
+    def remove_files(self, paths: Sequence[str]) -> int:
+        """Forget ``paths`` and their faces in one transaction; the number of files removed."""
+        if not paths:
+            return 0
+        faces = self._require_faces()
+        with self.engine.begin() as connection:
+            ids = list(self._file_ids(connection, list(paths)).values())
+            if ids:
+                connection.execute(faces.delete().where(faces.c.file_id.in_(ids)))
+                connection.execute(self.files.delete().where(self.files.c.id.in_(ids)))
+        return len(ids)
+
     def _file_ids(self, connection: Connection, paths: list[str]) -> dict[str, int]:
         statement = sa.select(self.files.c.path, self.files.c.id).where(
             self.files.c.path.in_(paths)
