@@ -199,7 +199,7 @@ def main() -> None:
     evaluation = json.loads((eval_out / "eval.json").read_text())
     table = (eval_out / "error_table.md").read_text()
     peer = json.loads(args.peer.read_text()) if args.peer else None
-    notes = args.notes.read_text() if args.notes else ""
+    notes = args.notes.read_text().strip() if args.notes else ""
     text = card(TARGET, args.recipe, evaluation, table, peer, notes)
     (TARGET / "MODEL_CARD.md").write_text(text, encoding="utf-8")
     print(f"shipped {export} -> {TARGET}; evaluation in {eval_out}")
