@@ -28,8 +28,9 @@ from faceattr.data.cache_prepare import prepare_cache
 from faceattr.data.synth.generate import generate_dataset
 from faceattr.geometry import AffactJitter
 from faceattr.models import AttributeModel, create_model
+from faceattr.training.batch import FaceBatch
 from faceattr.training.config import DataConfig, OptimizerConfig
-from faceattr.training.datamodule import FaceBatch, FaceDataModule
+from faceattr.training.datamodule import FaceDataModule
 from faceattr.training.losses import AttributeLoss
 from faceattr.training.module import build_optimizer
 from faceattr.training.transform import FaceTransform

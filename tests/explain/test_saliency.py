@@ -35,7 +35,7 @@ from faceattr.explain.saliency import (
 )
 from faceattr.geometry import AffactJitter, affact_alignment_matrix, transform_points
 from faceattr.models import AttributeModel, create_model
-from faceattr.training.datamodule import FaceBatch
+from faceattr.training.batch import FaceBatch
 from faceattr.training.losses import AttributeLoss
 from faceattr.training.transform import FaceTransform
 

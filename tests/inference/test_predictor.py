@@ -17,8 +17,8 @@ from faceattr.data.celeba import CelebA
 from faceattr.geometry.alignment import stretch_matrix
 from faceattr.inference.images import ImageDecodeError
 from faceattr.inference.predictor import FaceAligner, Predictor, aligned_image_matrices
+from faceattr.training.batch import CropSpec
 from faceattr.training.crops import ALIGNED_IMAGE_SIZE, MEAN_ALIGNED_LANDMARKS
-from faceattr.training.datamodule import CropSpec
 
 IMAGES = 10
 

@@ -16,7 +16,6 @@ import torch
 from faceattr.models import create_model
 from faceattr.training.checkpoint import (
     DESCRIPTION_KEY,
-    AtomicCheckpointIO,
     ModelDescription,
     UnsafeCheckpointError,
     export_model,
@@ -25,6 +24,7 @@ from faceattr.training.checkpoint import (
     safe_torch_load,
     write_weights,
 )
+from faceattr.training.trainer import AtomicCheckpointIO
 
 
 def trained_like(name: str, **kwargs: object) -> torch.nn.Module:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from faceattr.geometry import AffactJitter
 from faceattr.models import InputConfig
-from faceattr.training.datamodule import FaceBatch
+from faceattr.training.batch import FaceBatch
 from faceattr.training.transform import FaceTransform, mean_blur_2x2, seed000_offline_x4
 
 RGB = InputConfig(size=(8, 8), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))

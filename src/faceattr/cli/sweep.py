@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from faceattr.cli import app
 from faceattr.cli.train import ARGS_HELP, split_arguments
 from faceattr.training.config import ConfigError, load_config
-from faceattr.training.sweep import SearchParam, SweepSpec, sweep
+
+if TYPE_CHECKING:
+    from faceattr.training.sweep import SearchParam
 
 GRID_HELP = "key=A,B,...: a grid axis; every combination of the axes is one trial"
 SPACE_HELP = "key=float:LOW:HIGH[:log], key=int:LOW:HIGH[:log] or key=choice:A,B (with --trials)"
@@ -24,6 +27,8 @@ JOBS_HELP = "trials run at once, each in its own process sharing the storage"
 
 def search_params(grid: list[str], space: list[str], trials: int | None) -> list[SearchParam]:
     """The swept parameters of either ``--grid`` or ``--space`` (with ``--trials``)."""
+    from faceattr.training.sweep import SearchParam
+
     if bool(grid) == bool(space):
         raise ValueError("give either --grid axes or --space ranges (with --trials)")
     if grid and trials is not None:
@@ -54,6 +59,8 @@ def sweep_command(
     seed: int = typer.Option(0, "--seed", help="seed of the samplers"),
 ) -> None:
     """Sweep hyper-parameters of a recipe; prints the trials and writes best.yaml."""
+    from faceattr.training.sweep import SweepSpec, sweep  # Lightning: only for training
+
     try:
         recipe, overrides = split_arguments(arguments or [])
         params = search_params(grid or [], space or [], trials)

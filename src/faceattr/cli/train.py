@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 
 from faceattr.cli import app
-from faceattr.training.config import ConfigError, load_config
-from faceattr.training.trainer import CONFIG_FILE, process_rank, train
+from faceattr.training.config import CONFIG_FILE, ConfigError, load_config
 
 ARGS_HELP = "a YAML recipe (configs/*.yaml; none: the defaults), dotted overrides key=value"
 RESUME_HELP = "continue this run folder from its last checkpoint, with its own config.yaml"
@@ -28,6 +27,8 @@ def train_command(
     resume: Path | None = typer.Option(None, "--resume", help=RESUME_HELP),
 ) -> None:
     """Train a model; writes runs/<timestamp>-<name>/ (config, metrics, checkpoints)."""
+    from faceattr.training.trainer import process_rank, train  # Lightning: only for training
+
     try:
         recipe, overrides = split_arguments(arguments or [])
         if resume is not None:

@@ -32,8 +32,8 @@ from faceattr.evaluation.thresholds import DEFAULT_THRESHOLD, apply_thresholds
 from faceattr.geometry import AffactJitter, compose, jitter_matrix, sample_jitter
 from faceattr.geometry.affine import Size, as_hw
 from faceattr.models import AttributeModel
+from faceattr.training.batch import FaceBatch
 from faceattr.training.config import DataConfig
-from faceattr.training.datamodule import FaceBatch, FaceDataModule
 from faceattr.training.transform import FaceTransform
 
 TRANSFORM_KINDS = ("rotation", "scale", "shift")
@@ -139,6 +139,8 @@ def robustness_inputs(
     them: loose uint8 crops from the packed cache or decoded, their matrices to the model's
     ``out_size`` crop (``data.crop``) and the labels of ``attributes``; ``data.eval_batch_size``
     (else ``data.batch_size``) faces a batch, in file order."""
+    from faceattr.training.datamodule import FaceDataModule  # Lightning: only when needed
+
     module = FaceDataModule(data, attributes, out_size, seed)
     return module.loader(module.split(split, limit), train=False)
 

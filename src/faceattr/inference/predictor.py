@@ -35,6 +35,7 @@ from faceattr.inference.images import ImageDecodeError, array_to_rgb, decode_ima
 from faceattr.inference.onnx import OnnxNetwork, PredictionGraph, load_onnx_description
 from faceattr.inference.shipped import shipped_model_path
 from faceattr.models import AttributeModel, InputConfig
+from faceattr.training.batch import CropSpec, FaceBatch
 from faceattr.training.checkpoint import ModelDescription, load_checkpoint, load_description
 from faceattr.training.config import DataConfig
 from faceattr.training.crops import (
@@ -42,7 +43,6 @@ from faceattr.training.crops import (
     MEAN_ALIGNED_LANDMARKS,
     loose_to_crop_matrices,
 )
-from faceattr.training.datamodule import CropSpec, FaceBatch
 from faceattr.training.transform import FaceTransform
 
 ImageInput = str | Path | bytes | Image.Image | np.ndarray

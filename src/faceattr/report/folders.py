@@ -14,8 +14,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from faceattr.evaluation.evaluate import EVAL_FILE, EVAL_FORMAT, EVAL_VERSION, PREDICTIONS_FILE
-from faceattr.training.config import ConfigError, TrainConfig, load_config
-from faceattr.training.trainer import CONFIG_FILE
+from faceattr.training.config import CONFIG_FILE, ConfigError, TrainConfig, load_config
 
 METRICS_FILE = "metrics.csv"
 ENVIRONMENT_FILE = "environment.json"

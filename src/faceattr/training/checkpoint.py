@@ -12,7 +12,6 @@ saving leaves the previous file intact.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from safetensors.torch import load_file, save
 
 from faceattr.models import AttributeModel, InputConfig, create_model
@@ -233,16 +231,3 @@ def _read_lightning(path: Path) -> tuple[ModelDescription, dict[str, torch.Tenso
         if k.startswith(MODEL_PREFIX)
     }
     return description, state
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer, writing each file atomically (temporary file, fsync, rename):
-    a process killed mid-save leaves the previous ``last.ckpt`` whole."""
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: str | os.PathLike[str], storage_options: Any = None
-    ) -> None:
-        """Save ``checkpoint`` to ``path`` atomically."""
-        if storage_options is not None:
-            raise TypeError("AtomicCheckpointIO takes no storage_options")
-        atomic_write(Path(path), lambda file: torch.save(checkpoint, file))

@@ -316,6 +316,8 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}:{line}: {error.problem}") from None
 
 
+CONFIG_FILE = "config.yaml"
+"""The resolved config every run writes into its folder."""
 RECIPES = Path(__file__).resolve().parents[1] / "configs"
 """The recipes that ship inside the package (``configs/`` of the repository links here)."""
 

@@ -30,45 +30,15 @@ from faceattr.data.cache_writer import warp_to_uint8
 from faceattr.data.celeba import SPLITS, CelebA, load_celeba
 from faceattr.data.dataset import CelebADataset
 from faceattr.geometry.affine import Size
+from faceattr.training.batch import CropSpec, FaceBatch
 from faceattr.training.config import DataConfig
 from faceattr.training.crops import (
     ALIGNED_IMAGE_SIZE,
-    check_crop_inputs,
     corners_to_boxes,
-    crop_matrices,
-    fill_canonical_landmarks,
     loose_to_crop_matrices,
     to_source,
 )
 from faceattr.training.folds import assign_folds
-
-
-@dataclass
-class FaceBatch:
-    """A batch on its way to the device (a plain dataclass, so Lightning moves it with ``to``)."""
-
-    images: torch.Tensor
-    """``(B, 3, S, S)`` uint8 loose crops."""
-    crops: torch.Tensor
-    """``(B, 2, 3)`` float64 loose-crop pixels -> model-input pixels."""
-    labels: torch.Tensor
-    """``(B, K)`` uint8 in {0, 1}, the model's attributes."""
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> FaceBatch:
-        """The same batch on ``device``."""
-        return FaceBatch(
-            *(
-                t.to(device, non_blocking=non_blocking)
-                for t in (self.images, self.crops, self.labels)
-            )
-        )
-
-    def pin_memory(self) -> FaceBatch:
-        """The same batch in page-locked memory (``DataLoader(pin_memory=True)`` calls this)."""
-        return FaceBatch(*(t.pin_memory() for t in (self.images, self.crops, self.labels)))
 
 
 class CachedFaces(Dataset[FaceBatch]):
@@ -133,30 +103,6 @@ class DecodedFaces(Dataset[FaceBatch]):
             images=torch.from_numpy(np.stack(warped)).permute(0, 3, 1, 2),
             crops=torch.from_numpy(crops),
             labels=torch.stack([item["labels"] for item in items]),
-        )
-
-
-@dataclass(frozen=True)
-class CropSpec:
-    """A crop kind at the model's input size (see :func:`faceattr.training.crops.crop_matrices`);
-    ``canonical_landmarks`` gives faces without landmarks the aligned set's mean ones."""
-
-    kind: str
-    out_size: tuple[int, int]
-    box_scale: float
-    canonical_landmarks: bool = False
-
-    def _landmarks(self, landmarks: np.ndarray) -> np.ndarray:
-        return fill_canonical_landmarks(landmarks) if self.canonical_landmarks else landmarks
-
-    def check(self, landmarks: np.ndarray, boxes: np.ndarray, image_ids: np.ndarray) -> None:
-        """Raise ``ValueError`` naming the images that lack what the crop needs."""
-        check_crop_inputs(self.kind, self._landmarks(landmarks), boxes, image_ids)
-
-    def matrices(self, landmarks: np.ndarray, boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-        """Source -> crop matrices of these faces."""
-        return crop_matrices(
-            self.kind, self._landmarks(landmarks), boxes, sizes, self.out_size, self.box_scale
         )
 
 

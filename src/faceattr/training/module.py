@@ -12,8 +12,9 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MultilabelAccuracy
 
 from faceattr.models import AttributeModel, logits_to_probabilities
+from faceattr.training.batch import FaceBatch
 from faceattr.training.config import OptimizerConfig
-from faceattr.training.datamodule import FaceBatch, FaceDataModule
+from faceattr.training.datamodule import FaceDataModule
 from faceattr.training.losses import AttributeLoss, pos_weight_from_labels
 from faceattr.training.transform import FaceTransform
 

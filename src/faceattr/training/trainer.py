@@ -24,15 +24,18 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import EarlyStopping, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from faceattr.geometry.jitter import AffactJitter
 from faceattr.models import AttributeModel, create_model
+from faceattr.training.atomic import atomic_write
 from faceattr.training.callbacks import (
     ExportModel,
     FreezeBackbone,
@@ -40,8 +43,8 @@ from faceattr.training.callbacks import (
     ReduceLROnPlateauReloadBest,
     SaveLastCheckpoint,
 )
-from faceattr.training.checkpoint import AtomicCheckpointIO
 from faceattr.training.config import (
+    CONFIG_FILE,
     DataConfig,
     LossConfig,
     ModelConfig,
@@ -60,7 +63,21 @@ from faceattr.training.transform import FaceTransform
 
 RUN_DIR_ENV = "FACEATTR_RUN_DIR"
 """Set by the first process for the DDP processes Lightning starts, so all write one folder."""
-CONFIG_FILE = "config.yaml"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, writing each file atomically (temporary file, fsync, rename):
+    a process killed mid-save leaves the previous ``last.ckpt`` whole."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike[str], storage_options: Any = None
+    ) -> None:
+        """Save ``checkpoint`` to ``path`` atomically."""
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        atomic_write(Path(path), lambda file: torch.save(checkpoint, file))
+
+
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 

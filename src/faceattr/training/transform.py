@@ -12,7 +12,7 @@ from faceattr.geometry import warp_affine
 from faceattr.geometry.augment import AffactAugment, CpuKernel
 from faceattr.geometry.jitter import AffactJitter
 from faceattr.models import InputConfig
-from faceattr.training.datamodule import FaceBatch
+from faceattr.training.batch import FaceBatch
 
 CPU_KERNEL: CpuKernel = "torch"
 """AffactAugment's batched torch path on a CPU: its OpenCV thread pool, interleaved with the

@@ -1,0 +1,65 @@
+"""What a batch of faces is, apart from where it comes from: :class:`FaceBatch` (loose crops, the
+matrices to the model's crop, labels) and :class:`CropSpec` (a crop kind at the model's size).
+Training (``datamodule``), evaluation and the predictor share them; nothing here needs Lightning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from faceattr.training.crops import check_crop_inputs, crop_matrices, fill_canonical_landmarks
+
+
+@dataclass
+class FaceBatch:
+    """A batch on its way to the device (a plain dataclass, so Lightning moves it with ``to``)."""
+
+    images: torch.Tensor
+    """``(B, 3, S, S)`` uint8 loose crops."""
+    crops: torch.Tensor
+    """``(B, 2, 3)`` float64 loose-crop pixels -> model-input pixels."""
+    labels: torch.Tensor
+    """``(B, K)`` uint8 in {0, 1}, the model's attributes."""
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> FaceBatch:
+        """The same batch on ``device``."""
+        return FaceBatch(
+            *(
+                t.to(device, non_blocking=non_blocking)
+                for t in (self.images, self.crops, self.labels)
+            )
+        )
+
+    def pin_memory(self) -> FaceBatch:
+        """The same batch in page-locked memory (``DataLoader(pin_memory=True)`` calls this)."""
+        return FaceBatch(*(t.pin_memory() for t in (self.images, self.crops, self.labels)))
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """A crop kind at the model's input size (see :func:`faceattr.training.crops.crop_matrices`);
+    ``canonical_landmarks`` gives faces without landmarks the aligned set's mean ones."""
+
+    kind: str
+    out_size: tuple[int, int]
+    box_scale: float
+    canonical_landmarks: bool = False
+
+    def _landmarks(self, landmarks: np.ndarray) -> np.ndarray:
+        return fill_canonical_landmarks(landmarks) if self.canonical_landmarks else landmarks
+
+    def check(self, landmarks: np.ndarray, boxes: np.ndarray, image_ids: np.ndarray) -> None:
+        """Raise ``ValueError`` naming the images that lack what the crop needs."""
+        check_crop_inputs(self.kind, self._landmarks(landmarks), boxes, image_ids)
+
+    def matrices(self, landmarks: np.ndarray, boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """Source -> crop matrices of these faces."""
+        return crop_matrices(
+            self.kind, self._landmarks(landmarks), boxes, sizes, self.out_size, self.box_scale
+        )
