@@ -1,5 +1,5 @@
 """End-to-end runs on the synthetic faces: the run folder, reproducibility, the decode path,
-kill-and-resume, DDP with two CPU processes."""
+fine-tuning a trained model, kill-and-resume, DDP with two CPU processes."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from faceattr.training import load_checkpoint, load_config, train
 from faceattr.training.checkpoint import safe_torch_load
 from faceattr.training.datamodule import FaceDataModule
 from faceattr.training.losses import pos_weight_from_labels
+from faceattr.training.trainer import build_model
 
 RUN_FILES = (
     "config.yaml",
@@ -82,6 +83,26 @@ def test_checkpoints_of_a_run_rebuild_the_same_model(tiny_config) -> None:
     images = torch.rand(4, 1, 36, 36)
     assert torch.equal(from_export(images), from_lightning(images))
     assert epochs_done(result.checkpoint) == 1
+
+
+def test_fine_tuning_starts_from_every_weight_of_a_trained_run(tiny_config) -> None:
+    first = train(tiny_config("trainer.epochs=1", "trainer.name=first"))
+    trained = load_checkpoint(first.best).state_dict()
+    config = tiny_config(f"model.init={first.run_dir}", "optimizer.lr=1e-6", "trainer.epochs=1")
+    started = build_model(config.model, config.data.attributes).state_dict()
+    assert started.keys() == trained.keys()
+    assert all(torch.equal(started[k], trained[k]) for k in trained)
+    fresh = build_model(tiny_config().model, None).state_dict()
+    assert not all(torch.equal(fresh[k], trained[k]) for k in trained)
+
+    tuned = train(config)  # a tiny rate keeps the trained model's validation loss
+    assert tuned.metrics["val/loss"] == pytest.approx(first.metrics["val/loss"], abs=0.02)
+
+    other = tiny_config(f"model.init={first.best}", "data.attributes=[Male,Smiling]")
+    with pytest.raises(
+        ValueError, match=r"facenet-mtl for \d+ attributes cannot start a facenet-mtl for 2"
+    ):
+        build_model(other.model, other.data.attributes)
 
 
 def test_decoding_path_trains_with_class_weights(tiny_config) -> None:

@@ -203,6 +203,27 @@ def load_checkpoint(path: str | Path) -> AttributeModel:
     return model.eval()
 
 
+def init_from(model: AttributeModel, path: str | Path) -> None:
+    """Copy into ``model`` every weight of the trained model at ``path`` (an export folder, a run
+    folder's ``best/``, or a ``.ckpt``): the start of a fine-tuning. It must be the same
+    registered network for the same attributes; ``input_size`` may differ where the weights do
+    not depend on it.
+    """
+    path = Path(path)
+    if (path / "best" / DESCRIPTION_FILE).is_file():
+        path = path / "best"
+    description, state = _read(path)
+    if (description.model_name, description.attributes) != (model.model_name, model.attributes):
+        raise ValueError(
+            f"{path}: a {description.model_name} for {len(description.attributes)} attributes "
+            f"cannot start a {model.model_name} for {len(model.attributes)}"
+        )
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(f"{path}: weights do not fit {model.model_name} ({error})") from None
+
+
 def _read(path: Path) -> tuple[ModelDescription, dict[str, torch.Tensor]]:
     if path.suffix in (".ckpt", ".pt", ".pth"):
         return _read_lightning(path)

@@ -163,6 +163,10 @@ class ModelConfig:
     """A LOCAL backbone weights file, or an installed weights name; never downloaded."""
     args: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the model's factory (e.g. ``input_size``, ``dropout``)."""
+    init: str | None = None
+    """A trained faceattr model to start from, head included (fine-tuning): an export folder,
+    a run folder (its best/) or a ``.ckpt`` of the same network and attributes; loaded after
+    ``pretrained``."""
 
 
 @dataclass

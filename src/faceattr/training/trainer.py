@@ -43,6 +43,7 @@ from faceattr.training.callbacks import (
     ReduceLROnPlateauReloadBest,
     SaveLastCheckpoint,
 )
+from faceattr.training.checkpoint import init_from
 from faceattr.training.config import (
     CONFIG_FILE,
     DataConfig,
@@ -146,8 +147,13 @@ def new_run_dir(settings: TrainerConfig) -> Path:
 
 
 def build_model(settings: ModelConfig, attributes: list[str] | None) -> AttributeModel:
-    """The registered model, for ``attributes`` (None: the model's own list)."""
-    return create_model(settings.name, attributes, pretrained=settings.pretrained, **settings.args)
+    """The registered model, for ``attributes`` (None: the model's own list), from
+    ``settings.init``'s trained weights when given."""
+    model = create_model(settings.name, attributes, pretrained=settings.pretrained, **settings.args)
+    if settings.init is not None:
+        init_from(model, settings.init)
+        rank_zero_info(f"{settings.name}: every weight starts from {settings.init}")
+    return model
 
 
 def build_loss(settings: LossConfig, model: AttributeModel) -> AttributeLoss:
