@@ -9,7 +9,6 @@ import typer
 
 from faceattr.cli import app
 from faceattr.cli.train import ARGS_HELP, split_arguments
-from faceattr.training.config import ConfigError, load_config
 
 OUT_HELP = "output folder; a rerun with the same one keeps the finished folds (default: "
 OUT_HELP += "<trainer.output_dir>/cv-<trainer.name>)"
@@ -24,6 +23,7 @@ def cv_command(
     jobs: int = typer.Option(1, "--jobs", min=1, help=JOBS_HELP),
 ) -> None:
     """Cross-validate a recipe: one run per fold, then cv.json and cv.csv (mean +- std)."""
+    from faceattr.training.config import ConfigError, load_config
     from faceattr.training.cv import cross_validate  # Lightning: only for training
 
     try:

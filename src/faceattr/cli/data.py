@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from faceattr.cli import data_app
-from faceattr.data.celeba import check_celeba
 
 
 class ImageSetChoice(str, Enum):
@@ -35,6 +34,8 @@ def check(
 
     A partial image folder (an interrupted download) is a warning, not an error.
     """
+    from faceattr.data.celeba import check_celeba
+
     report = check_celeba(root, image_set.value, annotations, verify=verify)
     typer.echo(report.format())
     if not report.ok:

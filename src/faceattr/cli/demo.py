@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 
 from faceattr.cli import app
-from faceattr.evaluation.baselines import BaselineScores
+
+if TYPE_CHECKING:
+    from faceattr.evaluation.baselines import BaselineScores
 
 CACHE_SIZE = 64
 """Side of the demo's cached loose crops: plenty for its 36x36 and 64x64 models."""
@@ -34,6 +36,8 @@ def _done(start: float, *outputs: tuple[str, Path]) -> None:
 
 def _baseline(scores: BaselineScores | None, names: list[str]) -> float:
     """Mean majority-baseline accuracy over ``names`` (NaN without a validation split)."""
+    import numpy as np
+
     if scores is None or not names:
         return float("nan")
     return float(np.mean([scores.majority_accuracy[scores.names.index(n)] for n in names]))
@@ -120,6 +124,8 @@ def demo(
 
 def _evaluate_and_report(run: Path, out: Path, data_root: Path) -> None:
     """Steps 7-8: ``faceattr evaluate`` on protocols A and D, then ``faceattr report``."""
+    import numpy as np
+
     from faceattr.evaluation.evaluate import ScoringOptions, evaluate_model, write_eval
     from faceattr.report.writer import write_report
 

@@ -7,21 +7,15 @@ from pathlib import Path
 import typer
 
 from faceattr.cli import app
-from faceattr.data.formats import AnnotationError
-from faceattr.evaluation.compare import compare_evals, write_comparison
-from faceattr.evaluation.evaluate import (
-    TUNE_CHOICES,
-    ScoringOptions,
-    Tune,
-    evaluate_model,
-    format_error_table,
-    resolve_target,
-    write_eval,
-)
 from faceattr.evaluation.thresholds import OBJECTIVES
-from faceattr.training.checkpoint import UnsafeCheckpointError
 
-USER_ERRORS = (AnnotationError, FileNotFoundError, KeyError, ValueError, UnsafeCheckpointError)
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors of bad input (a path, name or file): reported by :func:`fail`, not raised."""
+    from faceattr.data.formats import AnnotationError
+    from faceattr.training.checkpoint import UnsafeCheckpointError
+
+    return (AnnotationError, FileNotFoundError, KeyError, ValueError, UnsafeCheckpointError)
 
 
 def fail(error: Exception) -> typer.Exit:
@@ -63,6 +57,16 @@ def evaluate_command(
     ),
 ) -> None:
     """Score a model on the protocols; write eval.json, predictions and the error table."""
+    from faceattr.evaluation.evaluate import (
+        TUNE_CHOICES,
+        ScoringOptions,
+        Tune,
+        evaluate_model,
+        format_error_table,
+        resolve_target,
+        write_eval,
+    )
+
     try:
         if tune not in TUNE_CHOICES:
             raise ValueError(f"--tune must be one of {', '.join(TUNE_CHOICES)}, got {tune!r}")
@@ -82,7 +86,7 @@ def evaluate_command(
             robustness=robustness,
         )
         written = write_eval(result, out if out is not None else resolve_target(target).default_out)
-    except USER_ERRORS as error:
+    except user_errors() as error:
         raise fail(error) from error
     count = next(iter(result.protocols.values())).metrics.count
     typer.echo(
@@ -116,10 +120,12 @@ def compare_command(
     out: Path = typer.Option(Path("compare"), "--out", help="Output folder."),
 ) -> None:
     """Models x protocols mean error and accuracy, and the per-attribute errors side by side."""
+    from faceattr.evaluation.compare import compare_evals, write_comparison
+
     try:
         comparison = compare_evals(evaluations)
         written = write_comparison(comparison, out)
-    except USER_ERRORS as error:
+    except user_errors() as error:
         raise fail(error) from error
     typer.echo(written["compare_md"].read_text())
     for kind, path in written.items():

@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 
 from faceattr.cli import app
-from faceattr.inference.onnx import DEFAULT_OPSET, export_onnx
-from faceattr.inference.predictor import model_path
+from faceattr.defaults import DEFAULT_OPSET
 
 
 @app.command("export")
@@ -20,6 +19,9 @@ def export(
     """Export RUN's model to ONNX (normalised images -> probabilities and embedding, any batch
     size) with its description beside it; `faceattr predict --model out.onnx` then runs it on
     onnxruntime. Checks onnxruntime against PyTorch on a test batch."""
+    from faceattr.inference.onnx import export_onnx
+    from faceattr.inference.predictor import model_path
+
     try:
         result = export_onnx(model_path(run), onnx, opset)
     except (FileNotFoundError, ValueError) as error:

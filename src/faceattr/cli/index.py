@@ -7,17 +7,18 @@ import json
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 
 from faceattr.attributes import ATTRIBUTES
 from faceattr.cli import MODEL_HELP, app
-from faceattr.inference.images import ImageDecodeError, expand_paths
-from faceattr.inference.predictor import Predictor, model_path
-from faceattr.retrieval.indexer import IndexSummary, index_model, index_paths
-from faceattr.retrieval.query import QueryError, parse_query
-from faceattr.retrieval.store import IndexStore, SearchHit
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from faceattr.retrieval.indexer import IndexSummary
+    from faceattr.retrieval.store import IndexStore, SearchHit
 
 DB_HELP = "The index: a SQLite file, sqlite:///PATH or postgresql://USER@HOST:PORT/DB."
 QUERY_HELP = (
@@ -77,6 +78,11 @@ def index_command(
 ) -> None:
     """Add the faces of PATHS to the index: unchanged files are skipped, changed ones redone,
     unreadable and faceless files recorded and listed; --prune forgets deleted files."""
+    from faceattr.inference.images import expand_paths
+    from faceattr.inference.predictor import Predictor, model_path
+    from faceattr.retrieval.indexer import index_paths
+    from faceattr.retrieval.store import IndexStore
+
     try:
         files = expand_paths(paths)
         source = model_path(model).resolve()
@@ -105,6 +111,9 @@ def index_command(
 def like_embedding(store: IndexStore, image: Path, model: Path | None, device: str) -> np.ndarray:
     """The main-face embedding of ``image`` by the index's model (``model``, else the path the
     index recorded); ``ValueError`` when that model is not the index's or finds no face."""
+    from faceattr.inference.predictor import Predictor
+    from faceattr.retrieval.indexer import index_model
+
     if store.model is None:
         raise ValueError("the index is empty")
     source = model or (Path(store.model.source) if store.model.source else None)
@@ -148,6 +157,10 @@ def search_command(
     output_format: SearchFormat = typer.Option(SearchFormat.TABLE, "--format", help="Output."),
 ) -> None:
     """Faces of the index that satisfy QUERY, surest first (or most like --like)."""
+    from faceattr.inference.images import ImageDecodeError
+    from faceattr.retrieval.query import QueryError, parse_query
+    from faceattr.retrieval.store import IndexStore
+
     try:
         with IndexStore.open(db) as store:
             parsed = parse_query(query, store.attributes or ATTRIBUTES, min_prob)

@@ -8,7 +8,6 @@ import typer
 
 from faceattr.cli import data_app
 from faceattr.cli.data import ImageSetChoice
-from faceattr.data.landmarks import detect_landmarks
 from faceattr.inference.detection import list_detectors
 
 
@@ -41,6 +40,8 @@ def landmarks(
     a fallback (the dataset's box, or the canonical aligned landmarks), counted in the summary. An
     interrupted run resumes where it stopped.
     """
+    from faceattr.data.landmarks import detect_landmarks
+
     try:
         summary = detect_landmarks(
             root, image_set.value, out, detector, limit, workers, overwrite=overwrite

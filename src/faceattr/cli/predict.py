@@ -9,13 +9,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import typer
 
 from faceattr.cli import MODEL_HELP, app
-from faceattr.inference.images import expand_paths
-from faceattr.inference.predictor import FacePrediction, ImagePrediction, Predictor
+
+if TYPE_CHECKING:
+    from faceattr.inference.predictor import FacePrediction, ImagePrediction
 
 
 class Format(str, Enum):
@@ -137,6 +138,9 @@ def predict(
 ) -> None:
     """The attributes of every face in PATHS. Unreadable images and images without a face are
     listed on stderr and skipped; the exit code is 1 only when no image could be read."""
+    from faceattr.inference.images import expand_paths
+    from faceattr.inference.predictor import Predictor
+
     try:
         files = expand_paths(paths)
         predictor = Predictor.from_checkpoint(model, device=device)

@@ -9,8 +9,7 @@ from pathlib import Path
 import typer
 
 from faceattr.cli import data_app
-from faceattr.data.cache_prepare import DEFAULT_MARGIN, DEFAULT_SIZE, prepare_cache
-from faceattr.evaluation.protocols import PROTOCOLS, materialise_protocols
+from faceattr.defaults import DEFAULT_MARGIN, DEFAULT_SIZE, PROTOCOLS
 
 DEFAULT_WORKERS = min(os.cpu_count() or 1, 8)
 WORKERS_HELP = "decoding processes (0: decode in this process)"
@@ -39,6 +38,8 @@ def prepare(
     split: list[str] = typer.Option([], "--split", help="train, val, test (repeatable; all)"),
 ) -> None:
     """Decode every present image once into a memory-mapped array of loose face crops."""
+    from faceattr.data.cache_prepare import prepare_cache
+
     try:
         summary = prepare_cache(
             root,
@@ -76,6 +77,8 @@ def protocols(
     workers: int = typer.Option(DEFAULT_WORKERS, "--workers", help=WORKERS_HELP),
 ) -> None:
     """Materialise seed 003's test sets A, C, D, T losslessly, with a sha256 manifest."""
+    from faceattr.evaluation.protocols import materialise_protocols
+
     try:
         manifest = materialise_protocols(
             root,

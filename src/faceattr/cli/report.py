@@ -8,8 +8,6 @@ from pathlib import Path
 import typer
 
 from faceattr.cli import app
-from faceattr.report.build import ReportOptions
-from faceattr.report.writer import write_report
 
 PATHS_HELP = (
     "evaluation folders (eval.json, from faceattr evaluate) or run folders; several: a comparison"
@@ -28,6 +26,9 @@ def report(
     seed: int = typer.Option(0, "--seed", help="Seed of the sample images' random choice."),
 ) -> None:
     """Write a one-file HTML report and a Markdown report of evaluations or runs."""
+    from faceattr.report.build import ReportOptions
+    from faceattr.report.writer import write_report
+
     names = tuple(a.strip() for a in attributes.split(",") if a.strip()) if attributes else None
     options = ReportOptions(samples=samples, grid_attributes=names, seed=seed)
     try:

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import typer
-import uvicorn
 
 from faceattr.cli import MODEL_HELP, app
-from faceattr.inference.predictor import Predictor
-from faceattr.retrieval.store import IndexStore
-from faceattr.server import ServerSettings, create_app
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``uvicorn`` as this module's attribute, as tests patch ``run`` through it: imported on first
+    access (PEP 562), not when the command registers."""
+    if name != "uvicorn":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import uvicorn
+
+    return uvicorn
 
 
 @app.command("serve")
@@ -28,6 +35,12 @@ def serve(
 ) -> None:
     """Serve the page (upload a photo, search the index) and the API: POST /predict,
     GET /search, GET /faces/{id}/image, GET /health; the OpenAPI spec at /openapi.json."""
+    import uvicorn
+
+    from faceattr.inference.predictor import Predictor
+    from faceattr.retrieval.store import IndexStore
+    from faceattr.server import ServerSettings, create_app
+
     settings = ServerSettings(max_upload_bytes=round(max_upload_mb * 2**20))
     try:
         predictor = Predictor.from_checkpoint(model, device)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from faceattr.cli import data_app
-from faceattr.data.celeba import load_celeba
-from faceattr.data.formats import AnnotationError
-from faceattr.data.stats import DatasetStats, dataset_stats, write_stats
+
+if TYPE_CHECKING:
+    from faceattr.data.stats import DatasetStats
 
 
 def format_summary(stats: DatasetStats) -> str:
@@ -42,6 +43,10 @@ def stats(
     ),
 ) -> None:
     """Attribute frequencies, imbalance, correlations and majority/minority baselines of ROOT."""
+    from faceattr.data.celeba import load_celeba
+    from faceattr.data.formats import AnnotationError
+    from faceattr.data.stats import dataset_stats, write_stats
+
     try:
         data = load_celeba(root)
     except (AnnotationError, FileNotFoundError) as exc:

@@ -11,7 +11,6 @@ import typer
 
 from faceattr.cli import app
 from faceattr.cli.train import ARGS_HELP, split_arguments
-from faceattr.training.config import ConfigError, load_config
 
 if TYPE_CHECKING:
     from faceattr.training.sweep import SearchParam
@@ -59,6 +58,7 @@ def sweep_command(
     seed: int = typer.Option(0, "--seed", help="seed of the samplers"),
 ) -> None:
     """Sweep hyper-parameters of a recipe; prints the trials and writes best.yaml."""
+    from faceattr.training.config import ConfigError, load_config
     from faceattr.training.sweep import SweepSpec, sweep  # Lightning: only for training
 
     try:

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from faceattr.cli import data_app
-from faceattr.data.synth import MINORITY_FLIP_RATE, RENDERED_ATTRIBUTES, generate_dataset
 
 
 @data_app.command("synth")
@@ -21,6 +20,8 @@ def synth(
 ) -> None:
     """Draw COUNT faces into a complete CelebA folder: aligned and in-the-wild JPEGs, attributes,
     partition, identities, both landmark files and face boxes."""
+    from faceattr.data.synth import MINORITY_FLIP_RATE, RENDERED_ATTRIBUTES, generate_dataset
+
     summary = generate_dataset(out, count, seed=seed, workers=workers)
     train, val, test = summary.split_counts
     typer.echo(f"wrote {summary.images:,} aligned + wild images to {summary.root}")

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from faceattr.cli import app
-from faceattr.training.config import CONFIG_FILE, ConfigError, load_config
 
 ARGS_HELP = "a YAML recipe (configs/*.yaml; none: the defaults), dotted overrides key=value"
 RESUME_HELP = "continue this run folder from its last checkpoint, with its own config.yaml"
@@ -15,6 +14,8 @@ RESUME_HELP = "continue this run folder from its last checkpoint, with its own c
 
 def split_arguments(arguments: list[str]) -> tuple[Path | None, list[str]]:
     """The recipe (the one argument without ``=``) and the ``key=value`` overrides."""
+    from faceattr.training.config import ConfigError
+
     recipes = [a for a in arguments if "=" not in a]
     if len(recipes) > 1:
         raise ConfigError(f"one recipe expected, got {recipes}; overrides look like key=value")
@@ -27,6 +28,7 @@ def train_command(
     resume: Path | None = typer.Option(None, "--resume", help=RESUME_HELP),
 ) -> None:
     """Train a model; writes runs/<timestamp>-<name>/ (config, metrics, checkpoints)."""
+    from faceattr.training.config import CONFIG_FILE, ConfigError, load_config
     from faceattr.training.trainer import process_rank, train  # Lightning: only for training
 
     try:

@@ -41,14 +41,10 @@ from faceattr.data.cache_writer import (
     warp_to_uint8,
 )
 from faceattr.data.celeba import CelebA, ImageSet, load_celeba
+from faceattr.defaults import DEFAULT_MARGIN, DEFAULT_SIZE
 from faceattr.geometry import affact_alignment_matrix, box_matrix, transform_points
 from faceattr.geometry.affine import similarity_matrix
 
-DEFAULT_SIZE = 288
-DEFAULT_MARGIN = 1.25
-"""With the AFFACT box (5.5 eye-to-mouth distances, ~225 px on CelebA's aligned 178x218 images),
-a margin of 1.25 holds the whole aligned image at about one cache pixel per source pixel at 288;
-what AFFACT jitter reaches beyond it is border extrapolation, in the source as in the cache."""
 BOX_TO_AFFACT = 2.0
 """A detector box scaled by 2 is about the AFFACT box (seed 003, section 2.2.2)."""
 FLUSH_SECONDS = 2.0

@@ -37,6 +37,7 @@ import torch
 from faceattr.data.cache_writer import RowFailure, SourceImage, create_array, render_rows
 from faceattr.data.cache_writer import warp_to_uint8 as warp_views
 from faceattr.data.celeba import ImageSet, load_celeba
+from faceattr.defaults import PROTOCOLS
 from faceattr.geometry import (
     AffactAugment,
     AffactJitter,
@@ -48,7 +49,6 @@ from faceattr.geometry import (
 )
 from faceattr.geometry.affine import similarity_matrix
 
-PROTOCOLS = ("A", "C", "D", "T")
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "faceattr-protocols"
 DETECTED_BOX_SCALE = 2.0

@@ -19,13 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceattr.defaults import DEFAULT_OPSET
 from faceattr.models import AttributeModel, logits_to_probabilities
 from faceattr.training.atomic import atomic_write
 from faceattr.training.checkpoint import ModelDescription, load_checkpoint, load_description
 
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("probabilities", "embedding")
-DEFAULT_OPSET = 18
 
 
 class PredictionGraph(nn.Module):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from faceattr.inference.detection import (
@@ -80,6 +79,8 @@ class YuNetDetector(FaceDetector):
         retry_scale: float = 2.0,
         model_path: Path | None = None,
     ) -> None:
+        import cv2  # here, not at the top: listing the detectors must not load OpenCV
+
         if not 0 <= score_threshold <= 1 or not 0 <= nms_threshold <= 1:
             raise ValueError("score_threshold and nms_threshold must lie in [0, 1]")
         if not 0 < min_size <= max_size:
@@ -107,6 +108,8 @@ class YuNetDetector(FaceDetector):
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """All faces in ``image`` (RGB, grayscale or RGBA uint8), best score first."""
+        import cv2
+
         bgr = cv2.cvtColor(to_rgb(image), cv2.COLOR_RGB2BGR)
         height, width = bgr.shape[:2]
         scale = resize_scale(height, width, self.min_size, self.max_size)
@@ -117,6 +120,8 @@ class YuNetDetector(FaceDetector):
 
     def _detect_at(self, bgr: np.ndarray, scale: float) -> list[Detection]:
         """Faces found in ``bgr`` resized by ``scale``, in ``bgr``'s coordinates."""
+        import cv2
+
         height, width = bgr.shape[:2]
         input_size = (max(round(width * scale), 1), max(round(height * scale), 1))
         if input_size != (width, height):
