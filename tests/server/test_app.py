@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner
 
-import faceattr.cli.serve  # registers the command on the app
 from faceattr.cli import app as cli
 from faceattr.inference.predictor import Predictor
 from faceattr.server import ServerSettings, create_app
@@ -272,7 +272,7 @@ def test_serve_refuses_a_missing_model_or_index(arguments: list[str], message: s
 
 def test_serve_without_options_serves_the_shipped_model(monkeypatch: pytest.MonkeyPatch) -> None:
     served: list[Any] = []
-    monkeypatch.setattr(faceattr.cli.serve.uvicorn, "run", lambda app, **_: served.append(app))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
     result = CliRunner().invoke(cli, ["serve", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     health = TestClient(served[0]).get("/health").json()

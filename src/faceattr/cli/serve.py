@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 
 import typer
 
 from faceattr.cli import MODEL_HELP, app
-
-
-def __getattr__(name: str) -> ModuleType:
-    """``uvicorn`` as this module's attribute, as tests patch ``run`` through it: imported on first
-    access (PEP 562), not when the command registers."""
-    if name != "uvicorn":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import uvicorn
-
-    return uvicorn
 
 
 @app.command("serve")
