@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from faceattr.inference.shipped import shipped_model_path
 from faceattr.models import create_model
 from faceattr.training.checkpoint import (
     DESCRIPTION_KEY,
     ModelDescription,
     UnsafeCheckpointError,
     export_model,
+    init_from,
     load_checkpoint,
     load_description,
     safe_torch_load,
@@ -95,6 +97,17 @@ def lightning_like(model: torch.nn.Module, extra: dict | None = None) -> dict:
         DESCRIPTION_KEY: ModelDescription.of(model).to_dict(),
         **(extra or {}),
     }
+
+
+def test_the_shipped_model_starts_a_fine_tuning_at_another_resolution() -> None:
+    shipped = load_checkpoint(shipped_model_path())
+    model = create_model("mobilenetv2", shipped.attributes, input_size=[160, 160])
+    init_from(model, "shipped")
+    assert model.input_config.size == (160, 160)
+    state, expected = model.state_dict(), shipped.state_dict()
+    assert all(torch.equal(state[k], expected[k]) for k in expected)
+    with pytest.raises(ValueError, match="cannot start a mobilenetv2 for 2"):
+        init_from(create_model("mobilenetv2", ["Male", "Smiling"]), "shipped")
 
 
 def test_a_lightning_checkpoint_loads_with_weights_only(tmp_path: Path) -> None:

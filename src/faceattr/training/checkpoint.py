@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save
 
+from faceattr.inference.shipped import shipped_model_path
 from faceattr.models import AttributeModel, InputConfig, create_model
 from faceattr.training.atomic import atomic_write
 
@@ -205,11 +206,11 @@ def load_checkpoint(path: str | Path) -> AttributeModel:
 
 def init_from(model: AttributeModel, path: str | Path) -> None:
     """Copy into ``model`` every weight of the trained model at ``path`` (an export folder, a run
-    folder's ``best/``, or a ``.ckpt``): the start of a fine-tuning. It must be the same
-    registered network for the same attributes; ``input_size`` may differ where the weights do
-    not depend on it.
+    folder's ``best/``, a ``.ckpt``, or ``"shipped"``: the package's model): the start of a
+    fine-tuning. It must be the same registered network for the same attributes; ``input_size``
+    may differ where the weights do not depend on it.
     """
-    path = Path(path)
+    path = shipped_model_path() if str(path) == "shipped" else Path(path)
     if (path / "best" / DESCRIPTION_FILE).is_file():
         path = path / "best"
     description, state = _read(path)

@@ -165,8 +165,8 @@ class ModelConfig:
     """Keyword arguments of the model's factory (e.g. ``input_size``, ``dropout``)."""
     init: str | None = None
     """A trained faceattr model to start from, head included (fine-tuning): an export folder,
-    a run folder (its best/) or a ``.ckpt`` of the same network and attributes; loaded after
-    ``pretrained``."""
+    a run folder (its best/), a ``.ckpt`` of the same network and attributes, or ``shipped``
+    (the package's model); loaded after ``pretrained``."""
 
 
 @dataclass
