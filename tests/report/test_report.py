@@ -116,6 +116,9 @@ def test_bad_inputs_are_named(evaluations: tuple[Path, Path], tmp_path: Path) ->
     (bad / "eval.json").write_text(json.dumps({"format": "other"}))
     result = runner.invoke(app, ["report", str(bad), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "not a faceattr-eval version 1" in result.output
+    (bad / "eval.json").write_text('{"format": "faceattr-eval",\n "version": ')
+    result = runner.invoke(app, ["report", str(bad), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and f"{bad / 'eval.json'}:2: not JSON" in result.output
     document = json.loads((evaluations[0] / "eval.json").read_text())
     del document["cost"]["flops"]
     (bad / "eval.json").write_text(json.dumps(document))

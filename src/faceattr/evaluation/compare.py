@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from faceattr.attributes import ATTRIBUTES
-from faceattr.evaluation.evaluate import EVAL_FILE, EVAL_FORMAT, EVAL_VERSION, markdown_table
+from faceattr.evaluation.evaluate import EVAL_FILE, EVAL_FORMAT, markdown_table, read_eval_json
 from faceattr.evaluation.protocols import PROTOCOLS
 
 COMPARE_FORMAT = "faceattr-compare"
@@ -61,12 +61,7 @@ def find_eval(path: str | Path) -> Path:
 def read_summary(path: str | Path, label: str) -> EvalSummary:
     """Read an eval.json (format "faceattr-eval" version 1) into an :class:`EvalSummary`."""
     file = find_eval(path)
-    try:
-        data = json.loads(file.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{file}:{error.lineno}: not JSON ({error.msg})") from None
-    if data.get("format") != EVAL_FORMAT or data.get("version") != EVAL_VERSION:
-        raise ValueError(f"{file}: not a {EVAL_FORMAT} version {EVAL_VERSION} file")
+    data = read_eval_json(file)
     try:
         names = tuple(data["attributes"])
         majority = data["baselines"]["majority"]["accuracy"]
@@ -92,8 +87,7 @@ def read_summary(path: str | Path, label: str) -> EvalSummary:
 
 def default_label(eval_file: Path) -> str:
     """The run folder's name for ``RUN/eval/eval.json``, else the evaluation folder's."""
-    data = json.loads(eval_file.read_text())
-    run_dir = data.get("run_dir")
+    run_dir = read_eval_json(eval_file).get("run_dir")
     return Path(run_dir).name if run_dir else eval_file.parent.name
 
 

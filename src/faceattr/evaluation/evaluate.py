@@ -460,6 +460,23 @@ def format_error_table(result: EvalResult) -> str:
     return markdown_table(names, cells)
 
 
+def read_eval_json(file: str | Path) -> dict[str, Any]:
+    """An ``eval.json`` as a dict; ``ValueError`` naming the file (and line) when it is not
+    valid JSON or not this format and version."""
+    file = Path(file)
+    try:
+        document = json.loads(file.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{file}:{error.lineno}: not JSON ({error.msg})") from None
+    if (
+        not isinstance(document, dict)
+        or document.get("format") != EVAL_FORMAT
+        or document.get("version") != EVAL_VERSION
+    ):
+        raise ValueError(f"{file}: not a {EVAL_FORMAT} version {EVAL_VERSION} file")
+    return document
+
+
 def write_eval(result: EvalResult, out: str | Path) -> dict[str, Path]:
     """Write eval.json, predictions.npz, error_table.csv/.md and the classification reports."""
     out = Path(out)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from faceattr.evaluation.evaluate import EVAL_FILE, EVAL_FORMAT, EVAL_VERSION, PREDICTIONS_FILE
+from faceattr.evaluation.evaluate import EVAL_FILE, PREDICTIONS_FILE, read_eval_json
 from faceattr.training.config import CONFIG_FILE, ConfigError, TrainConfig, load_config
 
 METRICS_FILE = "metrics.csv"
@@ -166,9 +166,7 @@ def load_evaluation(directory: str | Path) -> Evaluation:
     source = directory / EVAL_FILE
     if not source.is_file():
         raise FileNotFoundError(f"{directory}: no {EVAL_FILE} (write one with faceattr evaluate)")
-    document = json.loads(source.read_text())
-    if document.get("format") != EVAL_FORMAT or document.get("version") != EVAL_VERSION:
-        raise ValueError(f"{source}: not a {EVAL_FORMAT} version {EVAL_VERSION} file")
+    document = read_eval_json(source)
     attributes = tuple(str(a) for a in _require(document, "attributes", source))
     count = len(attributes)
     threshold_entry = _require(document, "thresholds", source)
