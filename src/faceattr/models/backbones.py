@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import timm
 import torchvision
 from torch import nn
 
@@ -41,6 +40,8 @@ class Backbone:
 
 def timm_backbone(arch: str) -> Backbone:
     """timm's ``arch`` without its classifier (``num_classes=0``), randomly initialised."""
+    import timm  # a second of start-up that torchvision's MobileNetV2 does not need
+
     if not timm.is_model(arch):
         raise KeyError(f"timm has no architecture {arch!r}")
     net = timm.create_model(arch, pretrained=False, num_classes=0)
