@@ -4,6 +4,7 @@ CelebA folder in the real format, written through ``faceattr.data.formats``."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,16 @@ def real_celeba_path() -> Path | None:
         if c and (Path(c) / "list_attr_celeba.txt").is_file():
             return Path(c)
     return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``$FACEATTR_CACHE`` for the whole session: the tests never read or fill the user's cache
+    (detector landmarks, protocol sets); a test may still point it elsewhere."""
+    folder = tmp_path_factory.mktemp("faceattr-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FACEATTR_CACHE", str(folder))
+        yield folder
 
 
 @pytest.fixture(scope="session")
