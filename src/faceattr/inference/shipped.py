@@ -1,7 +1,8 @@
-"""The model faceattr ships (issue 8): MobileNetV2 trained by the ``shipped_mobilenetv2`` recipe on
-the real CelebA sample, stored in the package as safetensors plus JSON (no pickle), so that
-``faceattr predict photo.jpg`` works offline right after ``pip install``. It is the default model
-of ``predict``, ``explain``, ``index`` and ``serve``; its card is ``MODEL_CARD.md`` next to it."""
+"""The model faceattr ships (issue 8): MobileNetV2 trained by the ``shipped_mobilenetv2`` recipe,
+then fine-tuned by ``shipped_mobilenetv2_160``, on the real CelebA sample, stored in the package
+as safetensors plus JSON (no pickle), so that ``faceattr predict photo.jpg`` works offline right
+after ``pip install``. It is the default model of ``predict``, ``explain``, ``index`` and
+``serve``; its card is ``MODEL_CARD.md`` next to it."""
 
 from __future__ import annotations
 
