@@ -79,7 +79,8 @@ def index_command(
     """Add the faces of PATHS to the index: unchanged files are skipped, changed ones redone,
     unreadable and faceless files recorded and listed; --prune forgets deleted files."""
     from faceattr.inference.images import expand_paths
-    from faceattr.inference.predictor import Predictor, model_path
+    from faceattr.inference.predictor import Predictor
+    from faceattr.inference.shipped import model_path
     from faceattr.retrieval.indexer import index_paths
     from faceattr.retrieval.store import IndexStore
 

@@ -33,7 +33,7 @@ from faceattr.geometry.opencv_pixels import source_windows
 from faceattr.inference.detection import Detection, FaceDetector, create_detector, main_face
 from faceattr.inference.images import ImageDecodeError, array_to_rgb, decode_image, pil_to_rgb
 from faceattr.inference.onnx import OnnxNetwork, PredictionGraph, load_onnx_description
-from faceattr.inference.shipped import shipped_model_path
+from faceattr.inference.shipped import model_path
 from faceattr.models import AttributeModel, InputConfig
 from faceattr.training.batch import CropSpec, FaceBatch
 from faceattr.training.checkpoint import ModelDescription, load_checkpoint, load_description
@@ -311,18 +311,6 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def model_path(path: str | Path | None = None) -> Path:
-    """A run folder's ``best/`` export; any other path as it is; None: the shipped model."""
-    if path is None:
-        return shipped_model_path()
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"no model at {path}")
-    if path.is_dir() and (path / "best").is_dir():
-        return path / "best"
-    return path
 
 
 class Predictor:

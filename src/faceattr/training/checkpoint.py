@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save
 
-from faceattr.inference.shipped import shipped_model_path
+from faceattr.inference.shipped import model_path
 from faceattr.models import AttributeModel, InputConfig, create_model
 from faceattr.training.atomic import atomic_write
 
@@ -210,9 +210,7 @@ def init_from(model: AttributeModel, path: str | Path) -> None:
     fine-tuning. It must be the same registered network for the same attributes; ``input_size``
     may differ where the weights do not depend on it.
     """
-    path = shipped_model_path() if str(path) == "shipped" else Path(path)
-    if (path / "best" / DESCRIPTION_FILE).is_file():
-        path = path / "best"
+    path = model_path(None if str(path) == "shipped" else path)
     description, state = _read(path)
     if (description.model_name, description.attributes) != (model.model_name, model.attributes):
         raise ValueError(
