@@ -32,6 +32,7 @@ from faceattr.geometry import (
     aligned_frame_matrices,
     compose,
 )
+from faceattr.geometry.affine import matrix_scale
 from faceattr.geometry.jitter import AffactJitter
 from faceattr.geometry.opencv_pixels import source_windows
 from faceattr.inference.detection import Detection, FaceDetector, create_detector, main_face
@@ -137,11 +138,6 @@ class TorchNetwork:
         with torch.inference_mode():
             probabilities, embedding = self.graph(images.to(self.device))
         return probabilities.float().cpu().numpy(), embedding.float().cpu().numpy()
-
-
-def matrix_scale(matrices: np.ndarray) -> float:
-    """The mean linear scale (square root of the determinant) of ``(N, 2, 3)`` matrices."""
-    return float(np.sqrt(np.abs(np.linalg.det(np.asarray(matrices)[:, :, :2]))).mean())
 
 
 def shrink(image: np.ndarray, matrix: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
