@@ -99,8 +99,8 @@ def small_detected_celeba(real_celeba: CelebA, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="session")
 def detected_celeba(real_celeba: CelebA, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """1,200 training and 200 validation faces of the real sample, with detected landmarks."""
-    return detected_subset(real_celeba, tmp_path_factory.mktemp("detected"), 1200, 200)
+    """4,000 training and 200 validation faces of the real sample, with detected landmarks."""
+    return detected_subset(real_celeba, tmp_path_factory.mktemp("detected"), 4000, 200)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ own crop (its validation accuracy equals the trainer's), on a detected subset of
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -37,18 +38,17 @@ def majority_accuracy(real_celeba: CelebA, attribute: str) -> float:
 def test_facenet_learns_gender_from_the_type_a_crop(
     detected_celeba: Path, real_celeba: CelebA, tmp_path: Path
 ) -> None:
-    # 1,200 faces x4 (offline flip and blur) for 15 epochs at a higher rate than the recipe's
+    # seed 000's recipe on 4,000 real faces x4 (offline flip and blur) for 4 epochs; the best
+    # epoch (lowest validation loss) is the one exported
     result = run(
         detected_celeba,
         tmp_path,
         "facenet_mtl",
         f"data.cache={tmp_path / 'cache'}",
-        "optimizer.lr=0.003",
-        "trainer.epochs=15",
+        "trainer.epochs=4",
     )
-    male = result.metrics["val/acc/Male"]
-    assert male > majority_accuracy(real_celeba, "Male") + 0.1, result.metrics
-    assert result.metrics["val/acc/Eyeglasses"] >= majority_accuracy(real_celeba, "Eyeglasses")
+    best = json.loads((result.best / "model.json").read_text())["metrics"]
+    assert best["val/acc/Male"] > majority_accuracy(real_celeba, "Male") + 0.1, best
 
 
 @pytest.mark.parametrize("crop", ["affact", "seed000-a", "seed000-b", "image"])
