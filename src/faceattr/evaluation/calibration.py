@@ -1,0 +1,243 @@
+"""How far probabilities are from frequencies, and the per-attribute maps that bring them closer.
+
+Measures, per attribute of ``(N, K)`` labels and probabilities: expected calibration error (ECE,
+the bin-weighted mean of ``|frequency - mean probability|``) and maximum calibration error (MCE,
+the largest) over :data:`BINS` equal-mass bins (scikit-learn's ``calibration_curve(strategy=
+"quantile")`` binning; ``strategy="uniform"`` gives torchmetrics' ``binary_calibration_error``),
+Brier score and negative log-likelihood (scikit-learn's ``brier_score_loss`` and ``log_loss``).
+
+Fits (:func:`fit_calibration`): temperature scaling (a one-dimensional NLL minimum, SciPy's
+bounded Brent), Platt scaling (scikit-learn's ``LogisticRegression(C=inf)`` on the logit) and
+isotonic regression (scikit-learn's ``IsotonicRegression``), each on one part of the
+validation scores; per attribute the map with the lowest NLL on the held-out rest wins and is
+refitted on every validation row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import minimize_scalar
+from scipy.special import logit
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from faceattr.evaluation.baselines import LabelArray, check_labels
+from faceattr.models.calibration import (
+    EPSILON,
+    METHODS,
+    AttributeCalibration,
+    Calibration,
+    Method,
+)
+
+BINS = 10
+"""Equal-mass bins of the reported ECE and MCE (200 of the 2,000 CelebA test images each)."""
+Strategy = Literal["quantile", "uniform"]
+HOLDOUT = 0.3
+"""Share of the validation rows held out to choose each attribute's method."""
+
+
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """One attribute's non-empty bins: mean probability, frequency of positives and count."""
+
+    confidence: NDArray[np.float64]
+    frequency: NDArray[np.float64]
+    count: NDArray[np.int64]
+
+
+def reliability_bins(
+    labels: NDArray[np.integer],
+    probabilities: NDArray[np.floating],
+    bins: int = BINS,
+    strategy: Strategy = "quantile",
+) -> ReliabilityBins:
+    """The reliability diagram of one attribute (``(N,)`` labels and probabilities), binned as
+    scikit-learn's ``calibration_curve`` bins: equal-mass ("quantile") or equal-width edges."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    if strategy == "quantile":
+        edges = np.percentile(p, np.linspace(0.0, 100.0, bins + 1))
+    else:
+        edges = np.linspace(0.0, 1.0, bins + 1)
+    ids = np.searchsorted(edges[1:-1], p)
+    count = np.bincount(ids, minlength=bins)
+    kept = count > 0
+    return ReliabilityBins(
+        confidence=np.bincount(ids, weights=p, minlength=bins)[kept] / count[kept],
+        frequency=np.bincount(ids, weights=y, minlength=bins)[kept] / count[kept],
+        count=count[kept].astype(np.int64),
+    )
+
+
+def negative_log_likelihood(
+    labels: NDArray[np.integer], probabilities: NDArray[np.floating]
+) -> NDArray[np.float64]:
+    """``(K,)`` mean binary NLL per column (probabilities clipped to machine epsilon, as
+    scikit-learn's ``log_loss``)."""
+    eps = np.finfo(np.float64).eps
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), eps, 1.0 - eps)
+    y = np.asarray(labels, dtype=np.float64)
+    return -(y * np.log(p) + (1.0 - y) * np.log1p(-p)).mean(axis=0)
+
+
+@dataclass(frozen=True)
+class CalibrationMetrics:
+    """Per-attribute calibration of probabilities against labels."""
+
+    attributes: tuple[str, ...]
+    bins: int
+    strategy: Strategy
+    ece: NDArray[np.float64]
+    mce: NDArray[np.float64]
+    brier: NDArray[np.float64]
+    nll: NDArray[np.float64]
+
+    def mean(self) -> dict[str, float]:
+        """The mean of each measure over the attributes."""
+        return {
+            name: float(np.mean(getattr(self, name))) for name in ("ece", "mce", "brier", "nll")
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """eval.json's entry: binning, per-attribute values and means."""
+        return {
+            "bins": self.bins,
+            "binning": "equal-mass" if self.strategy == "quantile" else "equal-width",
+            "per_attribute": {
+                name: getattr(self, name).tolist() for name in ("ece", "mce", "brier", "nll")
+            },
+            "mean": self.mean(),
+        }
+
+
+def calibration_metrics(
+    labels: LabelArray,
+    probabilities: NDArray[np.floating],
+    attributes: Sequence[str],
+    bins: int = BINS,
+    strategy: Strategy = "quantile",
+) -> CalibrationMetrics:
+    """ECE, MCE, Brier score and NLL of every column of ``(N, K)`` ``probabilities``."""
+    truth = check_labels(labels, "labels")
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.shape != truth.shape:
+        raise ValueError(f"probabilities {p.shape} and labels {truth.shape} differ in shape")
+    ece, mce = np.zeros(p.shape[1]), np.zeros(p.shape[1])
+    for k in range(p.shape[1]):
+        diagram = reliability_bins(truth[:, k], p[:, k], bins, strategy)
+        gaps = np.abs(diagram.frequency - diagram.confidence)
+        ece[k] = float((gaps * diagram.count).sum() / diagram.count.sum())
+        mce[k] = float(gaps.max())
+    return CalibrationMetrics(
+        attributes=tuple(attributes),
+        bins=bins,
+        strategy=strategy,
+        ece=ece,
+        mce=mce,
+        brier=((p - truth) ** 2).mean(axis=0),
+        nll=negative_log_likelihood(truth, p),
+    )
+
+
+def fit_temperature(labels: NDArray[np.integer], probabilities: NDArray[np.floating]) -> float:
+    """The temperature ``T`` minimising the NLL of ``sigmoid(logit(p) / T)`` (``(N,)`` arrays)."""
+    z = _logits(probabilities)
+    y = np.asarray(labels, dtype=np.float64)
+
+    def nll(log_t: float) -> float:
+        scaled = z / np.exp(log_t)
+        return float(np.mean(np.logaddexp(0.0, scaled) - y * scaled))
+
+    found = minimize_scalar(
+        nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded", options={"xatol": 1e-6}
+    )
+    return float(np.exp(found.x))
+
+
+def fit_map(
+    method: Method, labels: NDArray[np.integer], probabilities: NDArray[np.floating]
+) -> AttributeCalibration:
+    """One attribute's ``method`` map fitted on ``(N,)`` labels and raw probabilities."""
+    y = np.asarray(labels).astype(np.int64)
+    if method == "temperature":
+        return AttributeCalibration.temperature(fit_temperature(y, probabilities))
+    if method == "platt":
+        regression = LogisticRegression(C=np.inf).fit(_logits(probabilities)[:, None], y)
+        return AttributeCalibration(
+            "platt", scale=float(regression.coef_[0, 0]), bias=float(regression.intercept_[0])
+        )
+    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    isotonic.fit(np.asarray(probabilities, dtype=np.float64), y)
+    x, fitted = isotonic.X_thresholds_, isotonic.y_thresholds_
+    if len(x) < 2:  # one distinct score: a constant map
+        x, fitted = np.array([0.0, 1.0]), np.repeat(fitted[:1], 2)
+    return AttributeCalibration("isotonic", knots=(tuple(x.tolist()), tuple(fitted.tolist())))
+
+
+@dataclass(frozen=True)
+class CalibrationFit:
+    """A fitted :class:`Calibration` and how each attribute's method was chosen."""
+
+    calibration: Calibration
+    heldout_nll: dict[str, NDArray[np.float64]]
+    """Method -> ``(K,)`` NLL on the held-out validation rows of the map fitted on the rest."""
+    heldout_rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """eval.json's entry: the winners, their count and the held-out NLLs."""
+        methods = self.calibration.methods
+        return {
+            "source": self.calibration.source,
+            "heldout_rows": self.heldout_rows,
+            "methods": list(methods),
+            "wins": {m: methods.count(m) for m in METHODS},
+            "heldout_nll": {m: v.tolist() for m, v in self.heldout_nll.items()},
+            "heldout_nll_mean": {m: float(v.mean()) for m, v in self.heldout_nll.items()},
+        }
+
+
+def fit_calibration(
+    labels: LabelArray,
+    probabilities: NDArray[np.floating],
+    attributes: Sequence[str],
+    source: str,
+    holdout: float = HOLDOUT,
+    seed: int = 0,
+) -> CalibrationFit:
+    """Per attribute, fit every method on a random ``1 - holdout`` of the rows, keep the one with
+    the lowest NLL on the rest, then refit it on all rows. Use validation scores only."""
+    truth = check_labels(labels, "labels")
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.shape != truth.shape or len(p) < 10:
+        raise ValueError(
+            f"need (N >= 10, K) labels and probabilities, got {truth.shape}, {p.shape}"
+        )
+    order = np.random.default_rng(seed).permutation(len(p))
+    cut = int(round(len(p) * (1.0 - holdout)))
+    fit_rows, held_rows = order[:cut], order[cut:]
+    scores: dict[str, NDArray[np.float64]] = {m: np.zeros(p.shape[1]) for m in METHODS}
+    maps = []
+    for k in range(p.shape[1]):
+        y, column = truth[:, k], p[:, k]
+        for method in METHODS:
+            fitted = fit_map(method, y[fit_rows], column[fit_rows])  # type: ignore[arg-type]
+            calibrated = Calibration((attributes[k],), (fitted,), source).apply(
+                column[held_rows, None]
+            )
+            scores[method][k] = negative_log_likelihood(y[held_rows, None], calibrated)[0]
+        best = min(METHODS, key=lambda m: scores[m][k])
+        maps.append(fit_map(best, y, column))  # type: ignore[arg-type]
+    return CalibrationFit(
+        Calibration(tuple(attributes), tuple(maps), source), scores, len(held_rows)
+    )
+
+
+def _logits(probabilities: NDArray[np.floating]) -> NDArray[np.float64]:
+    p = np.asarray(probabilities, dtype=np.float32).astype(np.float64)
+    return np.asarray(logit(np.clip(p, EPSILON, 1.0 - EPSILON)), dtype=np.float64)
