@@ -186,7 +186,8 @@ class CalibrationFit:
 
     calibration: Calibration
     heldout_nll: dict[str, NDArray[np.float64]]
-    """Method -> ``(K,)`` NLL on the held-out validation rows of the map fitted on the rest."""
+    """Method -> ``(K,)`` NLL on the held-out validation rows of the map fitted on the rest
+    (infinite where the method was not tried)."""
     heldout_rows: int
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,8 +198,14 @@ class CalibrationFit:
             "heldout_rows": self.heldout_rows,
             "methods": list(methods),
             "wins": {m: methods.count(m) for m in METHODS},
-            "heldout_nll": {m: v.tolist() for m, v in self.heldout_nll.items()},
-            "heldout_nll_mean": {m: float(v.mean()) for m, v in self.heldout_nll.items()},
+            "heldout_nll": {
+                m: [float(x) if np.isfinite(x) else None for x in v]
+                for m, v in self.heldout_nll.items()
+            },
+            "heldout_nll_mean": {
+                m: float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else None
+                for m, v in self.heldout_nll.items()
+            },
         }
 
 
@@ -211,7 +218,8 @@ def fit_calibration(
     seed: int = 0,
 ) -> CalibrationFit:
     """Per attribute, fit every method on a random ``1 - holdout`` of the rows, keep the one with
-    the lowest NLL on the rest, then refit it on all rows. Use validation scores only."""
+    the lowest NLL on the rest, then refit it on all rows (an attribute with one class only in
+    those rows gets temperature scaling). Use validation scores only."""
     truth = check_labels(labels, "labels")
     p = np.asarray(probabilities, dtype=np.float64)
     if p.shape != truth.shape or len(p) < 10:
@@ -221,21 +229,28 @@ def fit_calibration(
     order = np.random.default_rng(seed).permutation(len(p))
     cut = int(round(len(p) * (1.0 - holdout)))
     fit_rows, held_rows = order[:cut], order[cut:]
-    scores: dict[str, NDArray[np.float64]] = {m: np.zeros(p.shape[1]) for m in METHODS}
+    scores: dict[str, NDArray[np.float64]] = {m: np.full(p.shape[1], np.inf) for m in METHODS}
     maps = []
     for k in range(p.shape[1]):
         y, column = truth[:, k], p[:, k]
-        for method in METHODS:
+        for method in METHODS if both_classes(y[fit_rows]) else ("temperature",):
             fitted = fit_map(method, y[fit_rows], column[fit_rows])  # type: ignore[arg-type]
             calibrated = Calibration((attributes[k],), (fitted,), source).apply(
                 column[held_rows, None]
             )
             scores[method][k] = negative_log_likelihood(y[held_rows, None], calibrated)[0]
         best = min(METHODS, key=lambda m: scores[m][k])
+        if not both_classes(y):
+            best = "temperature"
         maps.append(fit_map(best, y, column))  # type: ignore[arg-type]
     return CalibrationFit(
         Calibration(tuple(attributes), tuple(maps), source), scores, len(held_rows)
     )
+
+
+def both_classes(labels: NDArray[np.integer]) -> bool:
+    """Whether ``labels`` hold both 0 and 1 (Platt and isotonic fits need both)."""
+    return bool(labels.min() != labels.max()) if len(labels) else False
 
 
 def _logits(probabilities: NDArray[np.floating]) -> NDArray[np.float64]:
