@@ -35,7 +35,7 @@ from faceattr.inference.detection import Detection, FaceDetector, create_detecto
 from faceattr.inference.images import ImageDecodeError, array_to_rgb, decode_image, pil_to_rgb
 from faceattr.inference.onnx import OnnxNetwork, PredictionGraph, load_onnx_description
 from faceattr.inference.shipped import model_path
-from faceattr.models import AttributeModel, InputConfig
+from faceattr.models import AttributeModel, InputConfig, cpu_batches
 from faceattr.models.calibration import Calibration
 from faceattr.training.batch import CropSpec, FaceBatch
 from faceattr.training.checkpoint import ModelDescription, load_checkpoint, load_description
@@ -153,9 +153,11 @@ class TorchNetwork:
         self.device = device
 
     def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities and embeddings of a normalised batch, as float32 arrays."""
+        """Probabilities and embeddings of a normalised batch, as float32 arrays (run
+        :data:`~faceattr.models.CPU_BATCH` images at a time on a CPU)."""
         with torch.inference_mode():
-            probabilities, embedding = self.graph(images.to(self.device))
+            parts = [self.graph(part) for part in cpu_batches(images.to(self.device))]
+        probabilities, embedding = (torch.cat(outputs) for outputs in zip(*parts, strict=True))
         return probabilities.float().cpu().numpy(), embedding.float().cpu().numpy()
 
 
