@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
-from faceattr.evaluation.calibration import CalibrationMetrics
+from faceattr.evaluation.calibration import MEASURES, CalibrationMetrics
 from faceattr.evaluation.figures_ext import reliability_figure, robustness_figure, slice_figure
 from faceattr.evaluation.robustness import RobustnessCurve, robustness_curves, robustness_inputs
 from faceattr.evaluation.slices import SliceTable
@@ -113,12 +113,12 @@ def write_calibration(
     measured: Mapping[str, CalibrationMetrics],
     out: Path,
 ) -> dict[str, Path]:
-    """``calibration_<P>.csv`` (per attribute ECE, MCE, Brier, NLL of each entry of ``measured``,
-    e.g. "raw" and "calibrated"), ``reliability_<P>.png`` (every attribute) and
+    """``calibration_<P>.csv`` (per attribute ECE, MCE, Brier, NLL and ECE floor of each entry of
+    ``measured``, e.g. "raw" and "calibrated"), ``reliability_<P>.png`` (every attribute) and
     ``reliability_worst_<P>.png`` (the :data:`WORST_SHOWN` of largest ECE in the last entry)."""
     table, grid, worst = (out / name for name in reliability_files(protocol))
     last = list(measured.values())[-1]
-    measures = ("ece", "mce", "brier", "nll")
+    measures = MEASURES
     with table.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["attribute", *(f"{m}_{kind}" for kind in measured for m in measures)])

@@ -5,12 +5,15 @@ the bin-weighted mean of ``|frequency - mean probability|``) and maximum calibra
 the largest) over :data:`BINS` equal-mass bins (scikit-learn's ``calibration_curve(strategy=
 "quantile")`` binning; ``strategy="uniform"`` gives torchmetrics' ``binary_calibration_error``),
 Brier score and negative log-likelihood (scikit-learn's ``brier_score_loss`` and ``log_loss``).
+ECE is biased upwards on a finite sample: ``ece_floor`` is the mean ECE a perfectly calibrated
+model with the same probabilities would measure on as many images (labels drawn from the
+probabilities themselves), the level below which a measured ECE says nothing.
 
 Fits (:func:`fit_calibration`): temperature scaling (a one-dimensional NLL minimum, SciPy's
 bounded Brent), Platt scaling (scikit-learn's ``LogisticRegression(C=inf)`` on the logit) and
 isotonic regression (scikit-learn's ``IsotonicRegression``), each on one part of the
-validation scores; per attribute the map with the lowest NLL on the held-out rest wins and is
-refitted on every validation row.
+validation scores; per attribute the map with the lowest NLL on the held-out rest wins (none at
+all, the raw probability, competes too) and is refitted on every validation row.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ from faceattr.models.calibration import (
 BINS = 10
 """Equal-mass bins of the reported ECE and MCE (200 of the 2,000 CelebA test images each)."""
 Strategy = Literal["quantile", "uniform"]
+MEASURES = ("ece", "mce", "brier", "nll", "ece_floor")
+FLOOR_DRAWS = 20
+"""Label draws averaged for the ECE floor."""
 HOLDOUT = 0.3
 """Share of the validation rows held out to choose each attribute's method."""
 
@@ -97,21 +103,19 @@ class CalibrationMetrics:
     mce: NDArray[np.float64]
     brier: NDArray[np.float64]
     nll: NDArray[np.float64]
+    ece_floor: NDArray[np.float64]
+    """The ECE a perfectly calibrated model with these probabilities would measure here."""
 
     def mean(self) -> dict[str, float]:
         """The mean of each measure over the attributes."""
-        return {
-            name: float(np.mean(getattr(self, name))) for name in ("ece", "mce", "brier", "nll")
-        }
+        return {name: float(np.mean(getattr(self, name))) for name in MEASURES}
 
     def to_dict(self) -> dict[str, Any]:
         """eval.json's entry: binning, per-attribute values and means."""
         return {
             "bins": self.bins,
             "binning": "equal-mass" if self.strategy == "quantile" else "equal-width",
-            "per_attribute": {
-                name: getattr(self, name).tolist() for name in ("ece", "mce", "brier", "nll")
-            },
+            "per_attribute": {name: getattr(self, name).tolist() for name in MEASURES},
             "mean": self.mean(),
         }
 
@@ -128,12 +132,12 @@ def calibration_metrics(
     p = np.asarray(probabilities, dtype=np.float64)
     if p.shape != truth.shape:
         raise ValueError(f"probabilities {p.shape} and labels {truth.shape} differ in shape")
-    ece, mce = np.zeros(p.shape[1]), np.zeros(p.shape[1])
+    ece, mce, floor = (np.zeros(p.shape[1]) for _ in range(3))
+    rng = np.random.default_rng(0)
     for k in range(p.shape[1]):
-        diagram = reliability_bins(truth[:, k], p[:, k], bins, strategy)
-        gaps = np.abs(diagram.frequency - diagram.confidence)
-        ece[k] = float((gaps * diagram.count).sum() / diagram.count.sum())
-        mce[k] = float(gaps.max())
+        ece[k], mce[k] = bin_errors(truth[:, k], p[:, k], bins, strategy)
+        drawn = rng.random((FLOOR_DRAWS, len(p))) < p[:, k]
+        floor[k] = np.mean([bin_errors(y, p[:, k], bins, strategy)[0] for y in drawn])
     return CalibrationMetrics(
         attributes=tuple(attributes),
         bins=bins,
@@ -142,7 +146,20 @@ def calibration_metrics(
         mce=mce,
         brier=((p - truth) ** 2).mean(axis=0),
         nll=negative_log_likelihood(truth, p),
+        ece_floor=floor,
     )
+
+
+def bin_errors(
+    labels: NDArray[np.integer],
+    probabilities: NDArray[np.floating],
+    bins: int = BINS,
+    strategy: Strategy = "quantile",
+) -> tuple[float, float]:
+    """ECE and MCE of one attribute's ``(N,)`` labels and probabilities."""
+    diagram = reliability_bins(labels, probabilities, bins, strategy)
+    gaps = np.abs(diagram.frequency - diagram.confidence)
+    return float((gaps * diagram.count).sum() / diagram.count.sum()), float(gaps.max())
 
 
 def fit_temperature(labels: NDArray[np.integer], probabilities: NDArray[np.floating]) -> float:
@@ -165,6 +182,8 @@ def fit_map(
 ) -> AttributeCalibration:
     """One attribute's ``method`` map fitted on ``(N,)`` labels and raw probabilities."""
     y = np.asarray(labels).astype(np.int64)
+    if method == "none":
+        return AttributeCalibration("none")
     if method == "temperature":
         return AttributeCalibration.temperature(fit_temperature(y, probabilities))
     if method == "platt":
@@ -218,8 +237,9 @@ def fit_calibration(
     seed: int = 0,
 ) -> CalibrationFit:
     """Per attribute, fit every method on a random ``1 - holdout`` of the rows, keep the one with
-    the lowest NLL on the rest, then refit it on all rows (an attribute with one class only in
-    those rows gets temperature scaling). Use validation scores only."""
+    the lowest NLL on the rest (the raw probability, method "none", competes too), then refit it
+    on all rows (an attribute with one class only in those rows gets temperature scaling or
+    none). Use validation scores only."""
     truth = check_labels(labels, "labels")
     p = np.asarray(probabilities, dtype=np.float64)
     if p.shape != truth.shape or len(p) < 10:
@@ -233,15 +253,14 @@ def fit_calibration(
     maps = []
     for k in range(p.shape[1]):
         y, column = truth[:, k], p[:, k]
-        for method in METHODS if both_classes(y[fit_rows]) else ("temperature",):
+        for method in METHODS if both_classes(y[fit_rows]) else ("none", "temperature"):
             fitted = fit_map(method, y[fit_rows], column[fit_rows])  # type: ignore[arg-type]
             calibrated = Calibration((attributes[k],), (fitted,), source).apply(
                 column[held_rows, None]
             )
             scores[method][k] = negative_log_likelihood(y[held_rows, None], calibrated)[0]
-        best = min(METHODS, key=lambda m: scores[m][k])
-        if not both_classes(y):
-            best = "temperature"
+        candidates = METHODS if both_classes(y) else ("none", "temperature")
+        best = min(candidates, key=lambda m: scores[m][k])
         maps.append(fit_map(best, y, column))  # type: ignore[arg-type]
     return CalibrationFit(
         Calibration(tuple(attributes), tuple(maps), source), scores, len(held_rows)

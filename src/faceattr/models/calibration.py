@@ -1,6 +1,7 @@
 """A model's probability calibration: one monotone map per attribute, raw -> calibrated probability.
 
-Three kinds of map, fitted on validation scores (``faceattr.evaluation.calibration``):
+Three kinds of map, fitted on validation scores (``faceattr.evaluation.calibration``), or
+**none** (the raw probability kept, where no map did better on held-out data):
 
 - **temperature**: ``sigmoid(logit(p) / T)``, one ``T`` per attribute (Guo et al. 2017);
 - **platt**: ``sigmoid(a * logit(p) + b)`` (Platt 1999);
@@ -25,7 +26,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-Method = Literal["temperature", "platt", "isotonic"]
+Method = Literal["none", "temperature", "platt", "isotonic"]
 METHODS: tuple[str, ...] = get_args(Method)
 EPSILON = 1e-6
 """Probabilities are clamped to ``[EPSILON, 1 - EPSILON]`` before their logit is taken."""
@@ -55,12 +56,16 @@ class AttributeCalibration:
             return {"method": self.method, "temperature": 1.0 / self.scale}
         if self.method == "platt":
             return {"method": self.method, "a": self.scale, "b": self.bias}
+        if self.method == "none":
+            return {"method": self.method}
         return {"method": self.method, "x": list(self.knots[0]), "y": list(self.knots[1])}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AttributeCalibration:
         """Read :meth:`to_dict`'s output (``ValueError`` for an unknown method)."""
         method = data.get("method")
+        if method == "none":
+            return cls("none")
         if method == "temperature":
             return cls.temperature(float(data["temperature"]))
         if method == "platt":
@@ -136,6 +141,7 @@ class CalibrationLayer(nn.Module):
     scale: torch.Tensor
     bias: torch.Tensor
     isotonic: torch.Tensor
+    identity: torch.Tensor
     starts: torch.Tensor
     widths: torch.Tensor
     slopes: torch.Tensor
@@ -153,12 +159,13 @@ class CalibrationLayer(nn.Module):
             ("scale", [m.scale for m in maps]),
             ("bias", [m.bias for m in maps]),
             ("isotonic", [m.method == "isotonic" for m in maps]),
+            ("identity", [m.method == "none" for m in maps]),
             ("starts", x[:, :-1]),
             ("widths", widths),
             ("slopes", slopes),
             ("first", y[:, 0]),
         ):
-            dtype = torch.bool if name == "isotonic" else torch.float32
+            dtype = torch.bool if name in ("isotonic", "identity") else torch.float32
             self.register_buffer(name, torch.tensor(np.asarray(values), dtype=dtype))
 
     def forward(self, probabilities: torch.Tensor) -> torch.Tensor:
@@ -168,7 +175,8 @@ class CalibrationLayer(nn.Module):
         scaled = torch.sigmoid(logits * self.scale + self.bias)
         ramps = torch.minimum(torch.relu(p.unsqueeze(-1) - self.starts), self.widths)
         interpolated = self.first + (ramps * self.slopes).sum(-1)
-        return torch.where(self.isotonic, interpolated, scaled).to(probabilities.dtype)
+        mapped = torch.where(self.isotonic, interpolated, scaled)
+        return torch.where(self.identity, p, mapped).to(probabilities.dtype)
 
 
 def _pad(values: Sequence[float], length: int) -> list[float]:
