@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import typer
 
-from faceattr.cli import MODEL_HELP, app
+from faceattr.cli import ABSTAIN_HELP, MODEL_HELP, app
 
 if TYPE_CHECKING:
     from faceattr.inference.predictor import FacePrediction, ImagePrediction
@@ -35,18 +35,7 @@ def face_table(face: FacePrediction, number: int, show_all: bool) -> list[str]:
         f"  face {number}: box x={x:.0f} y={y:.0f} w={width:.0f} h={height:.0f} "
         f"(detection {face.detection_score:.2f})"
     ]
-    rows = [
-        (name, float(p), float(t), bool(d), bool(u))
-        for name, p, t, d, u in zip(
-            face.attributes,
-            face.probabilities,
-            face.thresholds,
-            face.decisions,
-            face.unsure,
-            strict=True,
-        )
-        if show_all or d or u
-    ]
+    rows = [row for row in face.rows() if show_all or row[3] or row[4]]
     if not rows:
         lines.append("    (no attribute at or above its threshold)")
     for name, probability, threshold, decision, doubt in rows:
@@ -140,14 +129,7 @@ def predict(
     workers: int = typer.Option(2, "--workers", min=0, help="Decoding/detection processes."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
-    abstain: float = typer.Option(
-        0.0,
-        "--abstain",
-        min=0.0,
-        max=0.49,
-        help="Report an attribute as unsure when its probability lies within this band of its "
-        "threshold (0: off; see evaluate's risk-coverage curve to pick it).",
-    ),
+    abstain: float = typer.Option(0.0, "--abstain", min=0.0, max=0.49, help=ABSTAIN_HELP),
 ) -> None:
     """The attributes of every face in PATHS. Unreadable images and images without a face are
     listed on stderr and skipped; the exit code is 1 only when no image could be read."""

@@ -11,9 +11,10 @@ probabilities themselves), the level below which a measured ECE says nothing.
 
 Fits (:func:`fit_calibration`): temperature scaling (a one-dimensional NLL minimum, SciPy's
 bounded Brent), Platt scaling (scikit-learn's ``LogisticRegression(C=inf)`` on the logit) and
-isotonic regression (scikit-learn's ``IsotonicRegression``), each on one part of the
-validation scores; per attribute the map with the lowest NLL on the held-out rest wins (none at
-all, the raw probability, competes too) and is refitted on every validation row.
+isotonic regression (scikit-learn's ``IsotonicRegression``, its outputs kept half a sample away
+from 0 and 1), each scored by its cross-validated NLL on the validation scores; per attribute the
+lowest wins (none at all, the raw probability, competes too) and is refitted on every validation
+row.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import logit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
 
 from faceattr.evaluation.baselines import LabelArray, check_labels
 from faceattr.models.calibration import (
@@ -44,8 +46,8 @@ Strategy = Literal["quantile", "uniform"]
 MEASURES = ("ece", "mce", "brier", "nll", "ece_floor")
 FLOOR_DRAWS = 20
 """Label draws averaged for the ECE floor."""
-HOLDOUT = 0.3
-"""Share of the validation rows held out to choose each attribute's method."""
+FOLDS = 5
+"""Cross-validation folds of the validation rows that choose each attribute's method."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,8 @@ def fit_map(
         return AttributeCalibration(
             "platt", scale=float(regression.coef_[0, 0]), bias=float(regression.intercept_[0])
         )
-    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    margin = 0.5 / len(y)  # no certainty from a finite sample: a finite NLL on new data
+    isotonic = IsotonicRegression(y_min=margin, y_max=1.0 - margin, out_of_bounds="clip")
     isotonic.fit(np.asarray(probabilities, dtype=np.float64), y)
     x, fitted = isotonic.X_thresholds_, isotonic.y_thresholds_
     if len(x) < 2:  # one distinct score: a constant map
@@ -205,16 +208,16 @@ class CalibrationFit:
 
     calibration: Calibration
     heldout_nll: dict[str, NDArray[np.float64]]
-    """Method -> ``(K,)`` NLL on the held-out validation rows of the map fitted on the rest
-    (infinite where the method was not tried)."""
-    heldout_rows: int
+    """Method -> ``(K,)`` cross-validated NLL: each validation row scored by the map fitted on
+    the other folds (infinite where the method was not tried)."""
+    folds: int
 
     def to_dict(self) -> dict[str, Any]:
         """eval.json's entry: the winners, their count and the held-out NLLs."""
         methods = self.calibration.methods
         return {
             "source": self.calibration.source,
-            "heldout_rows": self.heldout_rows,
+            "folds": self.folds,
             "methods": list(methods),
             "wins": {m: methods.count(m) for m in METHODS},
             "heldout_nll": {
@@ -233,38 +236,35 @@ def fit_calibration(
     probabilities: NDArray[np.floating],
     attributes: Sequence[str],
     source: str,
-    holdout: float = HOLDOUT,
+    folds: int = FOLDS,
     seed: int = 0,
 ) -> CalibrationFit:
-    """Per attribute, fit every method on a random ``1 - holdout`` of the rows, keep the one with
-    the lowest NLL on the rest (the raw probability, method "none", competes too), then refit it
-    on all rows (an attribute with one class only in those rows gets temperature scaling or
-    none). Use validation scores only."""
+    """Per attribute, score every method by its cross-validated NLL (scikit-learn's shuffled
+    ``KFold``: each fold held out once, the map fitted on the others), keep the lowest (the raw
+    probability, method "none", competes too), then refit it on all rows (an attribute with one
+    class only in a fold gets temperature scaling or none). Use validation scores only."""
     truth = check_labels(labels, "labels")
     p = np.asarray(probabilities, dtype=np.float64)
-    if p.shape != truth.shape or len(p) < 10:
+    if p.shape != truth.shape or len(p) < 2 * folds:
         raise ValueError(
-            f"need (N >= 10, K) labels and probabilities, got {truth.shape}, {p.shape}"
+            f"need (N >= {2 * folds}, K) labels and probabilities, got {truth.shape}, {p.shape}"
         )
-    order = np.random.default_rng(seed).permutation(len(p))
-    cut = int(round(len(p) * (1.0 - holdout)))
-    fit_rows, held_rows = order[:cut], order[cut:]
+    splits = list(KFold(folds, shuffle=True, random_state=seed).split(p))
     scores: dict[str, NDArray[np.float64]] = {m: np.full(p.shape[1], np.inf) for m in METHODS}
     maps = []
     for k in range(p.shape[1]):
         y, column = truth[:, k], p[:, k]
-        for method in METHODS if both_classes(y[fit_rows]) else ("none", "temperature"):
-            fitted = fit_map(method, y[fit_rows], column[fit_rows])  # type: ignore[arg-type]
-            calibrated = Calibration((attributes[k],), (fitted,), source).apply(
-                column[held_rows, None]
-            )
-            scores[method][k] = negative_log_likelihood(y[held_rows, None], calibrated)[0]
-        candidates = METHODS if both_classes(y) else ("none", "temperature")
+        simple = not all(both_classes(y[fit]) for fit, _ in splits)
+        candidates: tuple[Method, ...] = ("none", "temperature") if simple else METHODS
+        for method in candidates:
+            held_out = np.empty(len(p), dtype=np.float32)
+            for fit, held in splits:
+                fitted = Calibration((attributes[k],), (fit_map(method, y[fit], column[fit]),), "")
+                held_out[held] = fitted.apply(column[held, None])[:, 0]
+            scores[method][k] = negative_log_likelihood(y[:, None], held_out[:, None])[0]
         best = min(candidates, key=lambda m: scores[m][k])
-        maps.append(fit_map(best, y, column))  # type: ignore[arg-type]
-    return CalibrationFit(
-        Calibration(tuple(attributes), tuple(maps), source), scores, len(held_rows)
-    )
+        maps.append(fit_map(best, y, column))
+    return CalibrationFit(Calibration(tuple(attributes), tuple(maps), source), scores, folds)
 
 
 def both_classes(labels: NDArray[np.integer]) -> bool:

@@ -87,6 +87,20 @@ class FacePrediction:
         """``(K,)`` bool: probability strictly within :attr:`abstain` of the threshold."""
         return unsure(self.probabilities, self.thresholds, self.abstain)
 
+    def rows(self) -> list[tuple[str, float, float, bool, bool]]:
+        """Per attribute: name, probability, threshold, decision and whether it is unsure."""
+        return [
+            (name, float(p), float(t), bool(d), bool(u))
+            for name, p, t, d, u in zip(
+                self.attributes,
+                self.probabilities,
+                self.thresholds,
+                self.decisions,
+                self.unsure,
+                strict=True,
+            )
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: box, landmarks, detection score and per attribute its probability,
         threshold, decision and whether it is unsure (no embedding, no crop)."""
@@ -95,20 +109,8 @@ class FacePrediction:
             "landmarks": [[float(x), float(y)] for x, y in self.landmarks],
             "detection_score": float(self.detection_score),
             "attributes": {
-                name: {
-                    "probability": float(p),
-                    "threshold": float(t),
-                    "present": bool(d),
-                    "unsure": bool(u),
-                }
-                for name, p, t, d, u in zip(
-                    self.attributes,
-                    self.probabilities,
-                    self.thresholds,
-                    self.decisions,
-                    self.unsure,
-                    strict=True,
-                )
+                name: {"probability": p, "threshold": t, "present": d, "unsure": u}
+                for name, p, t, d, u in self.rows()
             },
         }
 

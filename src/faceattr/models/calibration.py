@@ -27,7 +27,8 @@ from numpy.typing import NDArray
 from torch import nn
 
 Method = Literal["none", "temperature", "platt", "isotonic"]
-METHODS: tuple[str, ...] = get_args(Method)
+METHODS: tuple[Method, ...] = get_args(Method)
+"""Simplest first: a tie goes to the simpler map."""
 EPSILON = 1e-6
 """Probabilities are clamped to ``[EPSILON, 1 - EPSILON]`` before their logit is taken."""
 
