@@ -18,6 +18,11 @@ from faceattr.evaluation.calibration import (
     fit_temperature,
     reliability_bins,
 )
+from faceattr.evaluation.evaluate import choose_calibration
+from faceattr.evaluation.scoring import ProtocolScores
+from faceattr.models import create_model
+from faceattr.models.calibration import Calibration
+from faceattr.training.checkpoint import ModelDescription
 
 NAMES = ("a", "b", "c")
 
@@ -78,8 +83,6 @@ def test_platt_and_isotonic_maps_apply_as_their_libraries_predict() -> None:
     margin = 0.5 / len(y)  # kept off 0 and 1
     reference = IsotonicRegression(y_min=margin, y_max=1 - margin, out_of_bounds="clip").fit(p, y)
     grid = np.linspace(-0.1, 1.1, 500)
-    from faceattr.models.calibration import Calibration
-
     applied = Calibration(("a",), (isotonic,), "t").apply(grid[:, None])[:, 0]
     np.testing.assert_allclose(applied, reference.predict(grid), atol=1e-5)
     platt = fit_map("platt", y, p)
@@ -97,3 +100,13 @@ def test_fit_chooses_per_attribute_on_held_out_rows_and_lowers_the_nll() -> None
     assert (after.nll < before.nll).all() and (after.ece < before.ece).all()
     for k, method in enumerate(fit.calibration.methods):
         assert fit.heldout_nll[method][k] == min(v[k] for v in fit.heldout_nll.values())
+
+
+def test_too_few_validation_images_fit_no_calibration() -> None:
+    description = ModelDescription.of(create_model("facenet-mtl", ("Male", "Smiling")))
+    labels, probabilities = random_scores(7, n=7)
+    scores = ProtocolScores(
+        "A", ("Male", "Smiling"), np.array(["x"] * 7), labels[:, :2], probabilities[:, None, :2]
+    )
+    use = choose_calibration(description, None, "accuracy", scores)
+    assert use.calibration is None and use.source == "none (7 val images, fewer than 10)"

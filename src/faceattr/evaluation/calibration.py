@@ -48,6 +48,9 @@ FLOOR_DRAWS = 20
 """Label draws averaged for the ECE floor."""
 FOLDS = 5
 """Cross-validation folds of the validation rows that choose each attribute's method."""
+MIN_ROWS = 2 * FOLDS
+"""Fewer validation rows fit no calibration (``faceattr evaluate`` says so); a few more fit a
+noisy one, which the cross-validated choice tends to leave at none."""
 
 
 @dataclass(frozen=True)
@@ -245,7 +248,7 @@ def fit_calibration(
     class only in a fold gets temperature scaling or none). Use validation scores only."""
     truth = check_labels(labels, "labels")
     p = np.asarray(probabilities, dtype=np.float64)
-    if p.shape != truth.shape or len(p) < 2 * folds:
+    if p.shape != truth.shape or len(p) < 2 * folds:  # two rows a fold at least
         raise ValueError(
             f"need (N >= {2 * folds}, K) labels and probabilities, got {truth.shape}, {p.shape}"
         )

@@ -49,6 +49,7 @@ from faceattr.evaluation.analyses import (
 )
 from faceattr.evaluation.baselines import BaselineScores, LabelArray, baseline_scores
 from faceattr.evaluation.calibration import (
+    MIN_ROWS,
     CalibrationFit,
     CalibrationMetrics,
     calibration_metrics,
@@ -421,10 +422,14 @@ def choose_calibration(
     validation: ProtocolScores | None,
 ) -> CalibrationUse:
     """A calibration fitted on ``validation`` (``calibrate`` True, or None for a model without
-    one), the model's stored one (None), or none (False)."""
+    one; none when it holds fewer than ``MIN_ROWS`` images), the model's stored one (None), or
+    none (False)."""
     fit = calibrate is True or (calibrate is None and description.calibration is None)
     if fit and tune != "none":
         assert validation is not None
+        if len(validation.labels) < MIN_ROWS:
+            count = len(validation.labels)
+            return CalibrationUse(f"none ({count} val images, fewer than {MIN_ROWS})", None)
         fitted = fit_calibration(
             validation.labels, validation.probabilities, validation.attributes, "val-A"
         )
