@@ -119,7 +119,7 @@ def test_evaluate_on_real_images_with_detected_landmarks(
     assert data["data_root"] == str(root) and data["thresholds"]["source"] == "val-accuracy"
     assert data["protocols"]["A"]["count"] == 24
     manifest = json.loads((Path(data["protocol_dir"]) / "manifest.json").read_text())
-    assert manifest["protocols"]["A"]["crop_counts"]["landmarks"] == 24  # detected, not defaults
+    assert manifest["protocols"]["A"]["crop_counts"]["own"] == 24  # detected, not defaults
     assert "calibration: fitted on val-A" in result.output
     assert "baselines fitted on the 64 present training images" in result.output
 
