@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save
 
 from faceattr.inference.shipped import model_path
 from faceattr.models import AttributeModel, InputConfig, create_model
+from faceattr.models.calibration import Calibration
 from faceattr.training.atomic import atomic_write
 
 FORMAT = "faceattr-model"
@@ -49,7 +50,10 @@ class ModelDescription:
     input_config: InputConfig
     head_type: str
     thresholds: list[float] | None = None
-    """Per-attribute decision thresholds, once calibrated (None: 0.5)."""
+    """Per-attribute decision thresholds, once tuned (None: 0.5); on the calibrated scale when
+    there is a ``calibration``."""
+    calibration: Calibration | None = None
+    """Per-attribute probability calibration (``faceattr evaluate``), applied by every consumer."""
     metrics: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     epoch: int | None = None
@@ -87,6 +91,7 @@ class ModelDescription:
             "input_config": self.input_config.to_dict(),
             "head_type": self.head_type,
             "thresholds": self.thresholds,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "metrics": self.metrics,
             "config": self.config,
             "epoch": self.epoch,
@@ -98,13 +103,18 @@ class ModelDescription:
         if data.get("format") != FORMAT or data.get("version") != VERSION:
             raise ValueError(f"{source}: not a {FORMAT} version {VERSION} description")
         try:
+            attributes = tuple(data["attributes"])
+            calibration = data.get("calibration")
             return cls(
                 model_name=str(data["model_name"]),
                 model_args=dict(data["model_args"]),
-                attributes=tuple(data["attributes"]),
+                attributes=attributes,
                 input_config=InputConfig.from_dict(data["input_config"]),
                 head_type=str(data["head_type"]),
                 thresholds=data.get("thresholds"),
+                calibration=None
+                if calibration is None
+                else Calibration.from_dict(calibration, attributes),
                 metrics=dict(data.get("metrics") or {}),
                 config=dict(data.get("config") or {}),
                 epoch=data.get("epoch"),
@@ -151,10 +161,16 @@ def export_model(
     return directory
 
 
-def save_thresholds(directory: str | Path, thresholds: Sequence[float], source: str) -> Path:
+def save_thresholds(
+    directory: str | Path,
+    thresholds: Sequence[float],
+    source: str,
+    calibration: Calibration | None,
+) -> Path:
     """Store per-attribute decision ``thresholds`` (one per attribute, in order) in the
     ``model.json`` of the export folder ``directory``, with where they came from (``source``,
-    e.g. "val-f1", kept as ``thresholds_source``); the weights are untouched."""
+    e.g. "val-f1", kept as ``thresholds_source``), and the ``calibration`` they apply to (None
+    removes a stored one): the two are always written together. The weights are untouched."""
     path = Path(directory) / DESCRIPTION_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no {DESCRIPTION_FILE} in {directory}")
@@ -165,7 +181,8 @@ def save_thresholds(directory: str | Path, thresholds: Sequence[float], source: 
         raise ValueError(
             f"{path}: {len(values)} thresholds for {len(description.attributes)} attributes"
         )
-    data.update(thresholds=values, thresholds_source=source)
+    stored = None if calibration is None else calibration.to_dict()
+    data.update(thresholds=values, thresholds_source=source, calibration=stored)
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     atomic_write(path, lambda file: file.write(text.encode()))
     return path
