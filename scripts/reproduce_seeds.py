@@ -204,7 +204,8 @@ def reproduce(run: Path, limit: int | None) -> dict[str, str]:
         "budget": budget(run, config, present),
         "val mean accuracy at 0.5": _pct(best_val(run)),
         "test A mean accuracy (majority)": f"{_pct(test)} ({_pct(majority)})",
-        "seed's metrics, ours": seed.measured(evaluation),
+        "seed's metrics, ours": seed.measured(evaluation)
+        + (f" (first {limit} test images)" if limit else ""),
         "seed's metrics, printed": seed.printed(config),
         "command": "`faceattr " + shlex.join(command[1:]) + "`",
     }
