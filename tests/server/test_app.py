@@ -172,6 +172,10 @@ def test_an_unknown_id_is_named(client: TestClient) -> None:
         ("Smiling > 2", "2"),
         ("(Male or Young", "position"),
         ("Male; DROP TABLE faces", ";"),
+        ("not " * 47 + "Male", "nests at most 12 parentheses and 'not'"),
+        (" or ".join(["Male"] * 128), "at most 64 attribute terms"),
+        (" and ".join(["Male"] * 128), "at most 64 attribute terms"),
+        ("(" * 329 + "Male" + ")" * 329, "nests at most 12 parentheses and 'not'"),
     ],
 )
 def test_bad_queries_get_400_naming_the_problem(
