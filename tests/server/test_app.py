@@ -89,6 +89,16 @@ def test_bad_uploads_get_the_right_4xx_and_a_reason(
     assert message in response.json()["detail"]
 
 
+@pytest.mark.parametrize("bomb", ["png_bomb", "hdr_bomb"])
+def test_an_image_over_the_pixel_budget_gets_413_naming_it(
+    client: TestClient, bomb: str, request: pytest.FixtureRequest
+) -> None:
+    path: Path = request.getfixturevalue(bomb)
+    response = client.post("/predict", files={"file": (path.name, path.read_bytes(), "image/png")})
+    assert response.status_code == 413, response.text
+    assert "megapixels, over the budget of 50 (FACEATTR_MAX_PIXELS)" in response.json()["detail"]
+
+
 @pytest.mark.parametrize("excess", [1, 100_000, 1_000_000])
 def test_uploads_over_the_limit_get_413_naming_it(
     client: TestClient, upload_limit: int, excess: int

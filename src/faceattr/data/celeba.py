@@ -19,7 +19,6 @@ from typing import Literal, TypeVar
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from faceattr.attributes import ATTRIBUTES
@@ -37,6 +36,7 @@ from faceattr.data.formats import (
     read_landmarks,
     read_partition,
 )
+from faceattr.image_files import open_image
 
 log = logging.getLogger(__name__)
 
@@ -458,11 +458,12 @@ def _check_images(report: CheckReport, data: CelebA) -> None:
 
 
 def verify_images(paths: Sequence[Path], progress: bool = True) -> list[tuple[Path, str]]:
-    """Decode every image fully; the ones that fail (truncated, corrupt) with the reason."""
+    """Decode every image fully; the ones that fail (truncated, corrupt, over the pixel budget)
+    with the reason."""
     bad = []
     for path in tqdm(paths, desc="verify images", unit="img", disable=not progress):
         try:
-            with Image.open(path) as image:
+            with open_image(path) as image:
                 image.load()
         except (OSError, SyntaxError, ValueError) as exc:
             bad.append((path, str(exc)))
