@@ -4,8 +4,6 @@ CelebA folder in the real format, written through ``faceattr.data.formats``."""
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +26,7 @@ from faceattr.data.formats import (
     write_landmarks,
     write_partition,
 )
+from faceattr.image_files import black_png
 
 if TYPE_CHECKING:
     from faceattr.inference.predictor import Predictor
@@ -193,25 +192,11 @@ BOMB_SIDE = 13_000
 """Side of the bomb PNG: 169 megapixels, under Pillow's own bomb limit (179), over the budget."""
 
 
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    """One PNG chunk: length, type, data, CRC."""
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 @pytest.fixture(scope="session")
 def png_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 1-bit black PNG of 13,000 x 13,000 in about 20 KB (written row by row, never held)."""
-    row = b"\x00" * (1 + (BOMB_SIDE + 7) // 8)  # filter byte + packed bits
-    packer = zlib.compressobj(9)
-    idat = b"".join(packer.compress(row) for _ in range(BOMB_SIDE)) + packer.flush()
-    header = struct.pack(">IIBBBBB", BOMB_SIDE, BOMB_SIDE, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    """A 1-bit black PNG of 13,000 x 13,000 in about 20 KB."""
     path = tmp_path_factory.mktemp("bombs") / "bomb.png"
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", idat)
-        + png_chunk(b"IEND", b"")
-    )
+    path.write_bytes(black_png(BOMB_SIDE, BOMB_SIDE))
     return path
 
 

@@ -17,7 +17,13 @@ from PIL import Image
 from faceattr.data.cache_writer import DECODE_ERRORS, read_rgb
 from faceattr.data.celeba import verify_images
 from faceattr.data.dataset import read_image
-from faceattr.image_files import MAX_PIXELS_ENV, PixelBudgetError, max_pixels, opencv_only_size
+from faceattr.image_files import (
+    MAX_PIXELS_ENV,
+    PixelBudgetError,
+    black_png,
+    max_pixels,
+    opencv_only_size,
+)
 from faceattr.inference.images import decode_image, decode_photo
 
 PEAK = """
@@ -113,3 +119,11 @@ def test_the_data_decoders_refuse_a_bomb_as_a_listed_skip(png_bomb: Path) -> Non
     assert isinstance(PixelBudgetError("x"), DECODE_ERRORS)
     [(path, reason)] = verify_images([png_bomb], progress=False)
     assert path == png_bomb and "over the budget of 50" in reason
+
+
+def test_a_large_image_of_another_format_is_shrunk_before_rgb() -> None:
+    decoded = decode_photo(black_png(7000, 5000), draft_side=2048)
+    assert decoded.pixels.shape == (1667, 2334, 3)
+    assert (decoded.width, decoded.height) == (7000, 5000)
+    assert decoded.scale == pytest.approx((3.0, 3.0), rel=1e-3)
+    assert decode_photo(black_png(4000, 300), draft_side=2048).pixels.shape == (300, 4000, 3)

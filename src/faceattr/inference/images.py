@@ -5,7 +5,8 @@ palette, CMYK, 16-bit and transparent images converted; OpenCV as a fallback for
 does not know) and raises :class:`ImageDecodeError` with the reason when it cannot, or
 :class:`PixelBudgetError` for an image over the pixel budget (see :mod:`faceattr.image_files`).
 :func:`decode_photo` may decode a large JPEG at a reduced size (Pillow's draft mode: 1/2, 1/4 or
-1/8 scale, in the decoder itself), keeping the full image's size for coordinates.
+1/8 scale, in the decoder itself) and shrinks any other large image right after decoding, before
+its conversion to RGB, keeping the full image's size for coordinates.
 :func:`expand_paths` turns files, folders (recursively) and glob patterns into a list of files.
 """
 
@@ -38,6 +39,8 @@ SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 """Pillow's integer modes of 16-bit grayscale images (PNG's 16-bit grey opens as ``I;16``/``I``)."""
 BACKGROUND = (255, 255, 255)
 """What transparent pixels are composited on."""
+REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK"})
+"""Modes whose pixels :func:`reduced` may average."""
 ROTATED_ORIENTATIONS = frozenset({5, 6, 7, 8})
 """EXIF orientations that turn the image by 90 degrees (width and height swap)."""
 
@@ -67,7 +70,8 @@ def decode_image(source: str | Path | bytes) -> np.ndarray:
 
 def decode_photo(source: str | Path | bytes, draft_side: int | None = None) -> DecodedImage:
     """:func:`decode_image`, where a JPEG whose longer side exceeds ``draft_side`` is decoded at
-    the smallest of 1/2, 1/4 or 1/8 scale that keeps that side at least ``draft_side`` long."""
+    the smallest of 1/2, 1/4 or 1/8 scale that keeps that side at least ``draft_side`` long, and
+    an image still twice as long is then shrunk by a whole factor that keeps it so."""
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
     else:
@@ -84,6 +88,8 @@ def decode_photo(source: str | Path | bytes, draft_side: int | None = None) -> D
                 factor = draft_side / max(width, height)
                 image.draft("RGB", (math.ceil(width * factor), math.ceil(height * factor)))
             image.load()
+            if draft_side is not None and max(image.size) >= 2 * draft_side:
+                image = reduced(image, max(image.size) // draft_side)
             if image.getexif().get(ExifTags.Base.Orientation) in ROTATED_ORIENTATIONS:
                 width, height = height, width
             return DecodedImage(pil_to_rgb(image), width, height)
@@ -94,6 +100,19 @@ def decode_photo(source: str | Path | bytes, draft_side: int | None = None) -> D
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise ImageDecodeError(f"corrupt image ({error})") from None
+
+
+def reduced(image: Image.Image, factor: int) -> Image.Image:
+    """``image`` shrunk ``factor`` times by averaging (Pillow's ``reduce``) in its own mode, before
+    any conversion to RGB multiplies its bytes; palette and 16-bit images are left whole."""
+    if image.mode == "1":
+        image = image.convert("L")
+    if image.mode not in REDUCIBLE_MODES:
+        return image
+    exif = image.getexif()
+    small = image.reduce(factor)
+    small.info["exif"] = exif.tobytes()
+    return small
 
 
 def _decode_with_opencv(data: bytes) -> np.ndarray:
