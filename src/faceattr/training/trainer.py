@@ -281,6 +281,8 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> RunResult:
     datamodule = FaceDataModule(
         config.data, model.attributes, model.input_config.size, settings.seed
     )
+    if config.data.cache is None:
+        datamodule.open_source()  # the folder's errors stop the run before Lightning starts
     callbacks = build_callbacks(
         run_dir, config.schedule, config.optimizer.freeze_epochs, config, settings.progress
     )
