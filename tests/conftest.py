@@ -4,7 +4,7 @@ CelebA folder in the real format, written through ``faceattr.data.formats``."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -186,6 +186,21 @@ def predictor(tiny_real_model: Path) -> Predictor:
     from faceattr.inference.predictor import Predictor
 
     return Predictor.from_checkpoint(tiny_real_model, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def installed() -> Callable[[str], Path]:
+    """``installed(name)``: the file of installed weights ``name``, or a visible skip that gives
+    the command installing them."""
+    from faceattr.models.pretrained import INSTALLED_WEIGHTS, installed_weights_path
+
+    def find(name: str) -> Path:
+        try:
+            return installed_weights_path(name)
+        except FileNotFoundError:
+            pytest.skip(f"weights {name!r} not installed: {INSTALLED_WEIGHTS[name].install}")
+
+    return find
 
 
 BOMB_SIDE = 13_000

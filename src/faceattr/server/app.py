@@ -37,6 +37,7 @@ from faceattr.server.schemas import (
     hit_of,
 )
 from faceattr.server.thumbnails import face_thumbnail
+from faceattr.server.timeouts import BodyTimeout
 
 STATIC = Path(__file__).with_name("static")
 MULTIPART_OVERHEAD = 64 * 1024
@@ -55,14 +56,16 @@ FaceId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="a face id from /
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """Limits of the app: upload size in bytes, results per search, thumbnail side in pixels."""
+    """Limits of the app: upload size in bytes, results per search, thumbnail side in pixels,
+    seconds a request body may stall."""
 
     max_upload_bytes: int = 10 * 2**20
     max_results: int = 100
     thumbnail_size: int = 160
+    body_timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_bytes", "max_results", "thumbnail_size"):
+        for name in ("max_upload_bytes", "max_results", "thumbnail_size", "body_timeout"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
@@ -107,6 +110,8 @@ def create_app(
     )
 
     body_limit = settings.max_upload_bytes + MULTIPART_OVERHEAD
+    # Added before the middleware below, so it runs inside it: its 408 reaches the handlers.
+    app.add_middleware(BodyTimeout, seconds=settings.body_timeout)
 
     @app.middleware("http")
     async def refuse_declared_large_bodies(
