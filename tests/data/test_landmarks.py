@@ -14,9 +14,6 @@ from faceattr.cli import app
 from faceattr.data.celeba import annotation_cache_dir
 from faceattr.data.formats import read_boxes, read_landmarks
 from faceattr.data.landmarks import (
-    BOX_LANDMARK_LAYOUT,
-    CANONICAL_ALIGNED_BOX,
-    CANONICAL_ALIGNED_LANDMARKS,
     UNREADABLE,
     FaceColumns,
     default_output_dir,
@@ -25,6 +22,9 @@ from faceattr.data.landmarks import (
     fill_fallbacks,
     output_paths,
 )
+from faceattr.geometry.frame import BOX_LANDMARK_LAYOUT
+from faceattr.geometry.frame import MEAN_ALIGNED_BOX as CANONICAL_ALIGNED_BOX
+from faceattr.geometry.frame import MEAN_ALIGNED_LANDMARKS as CANONICAL_ALIGNED_LANDMARKS
 
 
 def test_cli_on_30_real_images_writes_files_the_readers_parse(

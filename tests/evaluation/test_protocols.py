@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from faceattr.cli import app
 from faceattr.data.cache_writer import read_rgb
 from faceattr.data.celeba import CelebA, load_celeba
 from faceattr.evaluation.protocols import (
+    AFFACT_CROP,
     CropCounts,
     aligned_matrices,
     c_source_size,
@@ -28,6 +30,7 @@ from faceattr.evaluation.protocols import (
     ten_crop,
 )
 from faceattr.geometry import affact_alignment_matrix, box_matrix, transform_points, warp_affine
+from faceattr.training.batch import CropSpec
 
 SIZE = 56
 
@@ -155,8 +158,9 @@ def test_fallbacks_are_chosen_and_counted() -> None:
     landmarks[1:] = np.nan
     boxes = np.array([[np.nan] * 4, [40.0, 70.0, 100.0, 120.0], [np.nan] * 4])
     sizes = np.array([[178, 218]] * 3)
-    detected = detected_box_matrices(landmarks, boxes, sizes, 100)
-    aligned = aligned_matrices(landmarks, boxes, sizes, 100)
+    crop = replace(AFFACT_CROP, out_size=(100, 100))
+    detected, d_counts = detected_box_matrices(crop, landmarks, boxes, sizes)
+    aligned, a_counts = aligned_matrices(crop, landmarks, boxes, sizes)
     np.testing.assert_allclose(aligned[0], affact_alignment_matrix(landmarks[:1], 100)[0])
     np.testing.assert_allclose(aligned[1:], detected[1:])
     np.testing.assert_allclose(detected[1], box_matrix(boxes[1:2], 100, scale=2.0)[0])
@@ -164,8 +168,11 @@ def test_fallbacks_are_chosen_and_counted() -> None:
     assert detected[0, 0, 1] == 0 and detected[0, 1, 0] == 0
     corners = transform_points(detected[2:], np.array([[[-0.5, -0.5], [177.5, 217.5]]]))[0]
     assert corners[0, 1] == pytest.approx(-0.5) and corners[1, 1] == pytest.approx(99.5)
-    assert crop_counts("D", landmarks, boxes) == CropCounts(0, 1, 1, 1)
-    assert crop_counts("A", landmarks, boxes) == CropCounts(1, 1, 0, 1)
+    assert d_counts == crop_counts("D", crop, landmarks, boxes) == CropCounts(1, 1, 1)
+    assert a_counts == crop_counts("A", crop, landmarks, boxes) == CropCounts(2, 0, 1)
+    # seed 000's type B needs a box: without one it falls back to the whole image
+    type_b = CropSpec("seed000-b", (36, 36), 2.0)
+    assert crop_counts("A", type_b, landmarks, boxes) == CropCounts(1, 0, 2)
 
 
 def test_majority_vote_breaks_ties_by_the_mean_score() -> None:
@@ -187,7 +194,7 @@ def test_protocols_of_real_images(
     ids = real_celeba.image_ids[real_celeba.split_indices("test")[:20]].tolist()
     assert list(manifest.image_ids) == ids and manifest.skipped == ()
     # the sample has no landmark or box file: every protocol crops the whole image, and says so
-    assert all(c == CropCounts(0, 0, 0, 20) for c in manifest.crop_counts.values())
+    assert all(c == CropCounts(0, 0, 20) for c in manifest.crop_counts.values())
     a = load_protocol(tmp_path / "p", "A", verify=True)
     assert a.images.shape == (20, SIZE, SIZE, 3) and a.images[:, :, 10:46].std() > 10
     rows = [int(np.flatnonzero(real_celeba.image_ids == i)[0]) for i in ids]
@@ -200,7 +207,7 @@ def test_the_protocols_command(fake_celeba: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [*arguments, "--protocols", "a,c", "--size", "28"])
     assert result.exit_code == 0, result.output
     assert "3 test images" in result.output
-    assert "C: crops from box 3, landmark_box 0, whole_image 0" in result.output
+    assert "C: 3 from the detector box, 0 from a fallback, 0 whole images" in result.output
     assert load_protocol(out, "C").batch([0]).shape == (1, 10, 28, 28, 3)
     refused = CliRunner().invoke(app, [*arguments, "--protocols", "A,X"])
     assert refused.exit_code == 2 and "unknown protocols ['X']" in refused.output

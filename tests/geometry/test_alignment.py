@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from faceattr.geometry import (
+    MEAN_ALIGNED_LANDMARKS,
     affact_alignment_matrix,
     affact_box,
     box_matrix,
@@ -88,14 +89,15 @@ def test_box_matrix_scales_the_box_about_its_centre() -> None:
     np.testing.assert_allclose(doubled - centre, (plain - centre) / 2, atol=1e-9)
 
 
-def test_seed000_type_a_is_the_literal_formula() -> None:
-    nose = np.array([[100.0, 150.0]])
+def test_seed000_type_a_reads_the_formula_in_the_nose_centred_frame() -> None:
+    nose = np.array([[100.0, 150.0]])  # the frame is 200 x 300 with the nose at its centre
     bounds = seed000_type_a_bounds(nose, eps=0.5)
-    np.testing.assert_allclose(bounds, [[30.0, 15.0, 70.0, 75.0]])
-    matrix = seed000_type_a_matrix(nose, out_size=36)
-    edges = transform_points(matrix, np.array([[[29.5, 14.5], [69.5, 74.5]]]))
+    np.testing.assert_allclose(bounds, [[60.0, 30.0, 140.0, 150.0]])  # 2 x the printed bounds
+    landmarks = MEAN_ALIGNED_LANDMARKS[None]
+    matrix = seed000_type_a_matrix(landmarks, out_size=36)
+    low, high = seed000_type_a_bounds(landmarks[:, 2])[0].reshape(2, 2)
+    edges = transform_points(matrix, np.array([[low - 0.5, high - 0.5]]))
     np.testing.assert_allclose(edges, [[[-0.5, -0.5], [35.5, 35.5]]], atol=1e-9)
-    assert transform_points(matrix, nose[:, None])[0, 0, 0] > 35.5  # the odd part: no nose
 
 
 def test_seed000_type_b_is_the_literal_formula() -> None:
@@ -124,7 +126,7 @@ def test_compose_and_invert_are_consistent() -> None:
         (lambda: affact_box(np.full((1, 5, 2), np.nan)), "non-finite"),
         (lambda: box_matrix(np.array([[0.0, 0.0, -1.0, 5.0]]), 36), "positive width"),
         (lambda: box_matrix(np.zeros((1, 3)), 36), r"\(N, 4\)"),
-        (lambda: seed000_type_a_matrix(np.zeros((1, 2))), "empty crop"),
+        (lambda: seed000_type_a_matrix(np.zeros((1, 2))), r"\(N, 5, 2\)"),
         (lambda: affact_alignment_matrix(random_faces(1)[0], (0, 5)), "positive"),
     ],
 )

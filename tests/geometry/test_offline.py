@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from faceattr.geometry import (
+    MEAN_ALIGNED_LANDMARKS,
     mean_blur_2x2,
     seed000_augment,
     seed000_crops,
@@ -49,8 +50,8 @@ def test_crops_are_36x36_gray_of_the_right_region() -> None:
     crops = seed000_crops(torch.from_numpy(image), seed000_type_b_matrix(boxes))
     assert crops.shape == (1, 36, 36) and crops.dtype == torch.uint8
     assert torch.all(crops == round(0.587 * 250))
-    nose = np.array([[160.0, 150.0]])  # type A spans x 48..112: both halves
-    left_and_right = seed000_crops(torch.from_numpy(image), seed000_type_a_matrix(nose))
+    face = MEAN_ALIGNED_LANDMARKS[None] + [12.0, 0.0]  # type A spans x 65..135: both halves
+    left_and_right = seed000_crops(torch.from_numpy(image), seed000_type_a_matrix(face))
     assert int(left_and_right[0, 18, 0]) == round(0.299 * 200)
     assert int(left_and_right[0, 18, 35]) == round(0.587 * 250)
 

@@ -14,21 +14,15 @@ from faceattr.attributes import ATTRIBUTES
 from faceattr.data.cache_prepare import loose_crop_matrices
 from faceattr.data.cache_writer import warp_to_uint8
 from faceattr.data.celeba import CelebA
-from faceattr.geometry.alignment import stretch_matrix
+from faceattr.geometry import MEAN_ALIGNED_LANDMARKS
 from faceattr.inference.images import (
     ImageDecodeError,
     PixelBudgetError,
     decode_image,
     decode_photo,
 )
-from faceattr.inference.predictor import (
-    DRAFT_SIDE,
-    FaceAligner,
-    Predictor,
-    aligned_image_matrices,
-)
+from faceattr.inference.predictor import DRAFT_SIDE, FaceAligner, Predictor
 from faceattr.training.batch import CropSpec
-from faceattr.training.crops import ALIGNED_IMAGE_SIZE, MEAN_ALIGNED_LANDMARKS
 
 IMAGES = 10
 
@@ -122,15 +116,6 @@ def test_unreadable_and_faceless_images_are_reported(
     with pytest.raises(ImageDecodeError):
         predictor.predict(corrupt)
     assert predictor.embed(blank) is None
-
-
-def test_image_crop_models_see_the_aligned_celeba_frame() -> None:
-    matrices = aligned_image_matrices(MEAN_ALIGNED_LANDMARKS[None], (64, 48))
-    width, height = ALIGNED_IMAGE_SIZE
-    whole = stretch_matrix(np.array([[0.0, 0.0, width, height]]), (64, 48))
-    np.testing.assert_allclose(matrices, whole, atol=1e-9)
-    twice = aligned_image_matrices(MEAN_ALIGNED_LANDMARKS[None] * 2, (64, 48))
-    np.testing.assert_allclose(twice[0, :, :2], whole[0, :, :2] / 2, atol=1e-9)
 
 
 def test_large_photos_are_shrunk_before_the_warp(photos: list[Path]) -> None:

@@ -45,6 +45,12 @@ def test_recipe_loads_and_builds_its_model(recipe: Path, installed: Callable[[st
         with pytest.raises(ConfigError, match=r"model\.init"):
             load_config(recipe, overrides)
         overrides.append("model.init=null")
+    if "freeze_epochs: " in recipe.read_text() and "pretrained: null" in recipe.read_text():
+        # a frozen backbone needs the ImageNet weights it was meant to start from
+        with pytest.raises(ConfigError, match=r"freeze_epochs: .* randomly initialised"):
+            load_config(recipe, overrides)
+        assert load_config(recipe, [*overrides, "model.pretrained=x.pth"]).model.pretrained
+        overrides.append("optimizer.freeze_epochs=0")
     config = load_config(recipe, overrides)
     if config.model.pretrained in INSTALLED_WEIGHTS:
         installed(str(config.model.pretrained))  # else skip, saying how to install them

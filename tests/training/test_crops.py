@@ -5,13 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceattr.geometry import compose, invert, transform_points
-from faceattr.training.crops import (
+from faceattr.geometry import (
     ALIGNED_IMAGE_SIZE,
     MEAN_ALIGNED_LANDMARKS,
+    compose,
+    invert,
+    landmarks_in_boxes,
+    transform_points,
+)
+from faceattr.training.crops import (
     check_crop_inputs,
     corners_to_boxes,
     crop_matrices,
+    detected_crop_matrices,
     fill_canonical_landmarks,
     loose_to_crop_matrices,
     to_source,
@@ -44,11 +50,40 @@ def test_affact_falls_back_to_the_box_twice_its_size() -> None:
     np.testing.assert_allclose(transform_points(matrix, corners)[0], [[-0.5, -0.5], [99.5, 99.5]])
 
 
-def test_seed000_type_a_uses_the_nose_literally() -> None:
+def test_seed000_type_a_holds_the_eyes_and_hides_the_beard() -> None:
     matrix = crop_matrices("seed000-a", MEAN_ALIGNED_LANDMARKS[None], NO_BOX, SIZES, 36)
-    nose_x, nose_y = MEAN_ALIGNED_LANDMARKS[2]
-    top_left = np.array([[[0.3 * nose_x - 0.5, 0.1 * nose_y - 0.5]]])
-    assert transform_points(matrix, top_left)[0, 0] == pytest.approx([-0.5, -0.5])
+    points = transform_points(matrix, MEAN_ALIGNED_LANDMARKS[None])[0]
+    assert ((points[:2] > -0.5) & (points[:2] < 35.5)).all()  # both eyes in
+    assert points[2, 0] == pytest.approx(17.5, abs=0.5)  # centred on the nose
+    assert points[2, 1] == pytest.approx(35.5, abs=0.5)  # at the bottom edge: mouth, chin out
+    assert (points[3:, 1] > 35.5).all()
+
+
+def test_seed000_type_a_follows_the_face_in_a_photo() -> None:
+    angle = np.deg2rad(25.0)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    photo = (MEAN_ALIGNED_LANDMARKS @ rotation.T) * 3.0 + [400.0, 250.0]
+    aligned = crop_matrices("seed000-a", MEAN_ALIGNED_LANDMARKS[None], NO_BOX, SIZES, 36)
+    moved = crop_matrices("seed000-a", photo[None], NO_BOX, SIZES, 36)
+    np.testing.assert_allclose(
+        transform_points(moved, photo[None]),
+        transform_points(aligned, MEAN_ALIGNED_LANDMARKS[None]),
+        atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize("kind", ["affact", "image", "seed000-a", "seed000-b", "box"])
+def test_detected_crops_of_the_mean_box_match_the_landmark_crops(kind: str) -> None:
+    box = np.array([[46.0, 69.0, 87.0, 115.0]])  # YuNet's mean box on aligned CelebA
+    from_box = detected_crop_matrices(kind, box, (36, 36))
+    points = landmarks_in_boxes(box)
+    assert np.isfinite(from_box).all()
+    if kind in ("seed000-a", "image"):
+        own = crop_matrices(kind, points, box, SIZES, (36, 36))
+        if kind == "image":
+            own = crop_matrices("image", NO_POINTS, NO_BOX, SIZES, (36, 36))
+        shift = transform_points(from_box, points) - transform_points(own, points)
+        assert np.abs(shift).max() < 3.0  # within 3 of 36 pixels of the aligned crop
 
 
 def test_loose_crop_matrices_compose_back_to_the_source_crop() -> None:

@@ -75,9 +75,20 @@ def protocols(
     limit: int | None = typer.Option(None, "--limit", help="only the first N images of the split"),
     image_set: ImageSetChoice = typer.Option(ImageSetChoice.align, "--image-set"),
     workers: int = typer.Option(DEFAULT_WORKERS, "--workers", help=WORKERS_HELP),
+    crop: str = typer.Option(
+        "affact", "--crop", help="the crop rule of the models to score (data.crop of training)"
+    ),
+    box_scale: float = typer.Option(2.0, "--box-scale", help="data.box_scale of the box crop"),
 ) -> None:
-    """Materialise seed 003's test sets A, C, D, T losslessly, with a sha256 manifest."""
+    """Materialise seed 003's test sets A, C, D, T losslessly, with a sha256 manifest, cut by
+    the crop rule of the models they will score."""
     from faceattr.evaluation.protocols import materialise_protocols
+    from faceattr.training.batch import CropSpec
+    from faceattr.training.crops import CROP_KINDS
+
+    if crop not in CROP_KINDS:
+        typer.echo(f"error: --crop {crop!r}: choose from {', '.join(CROP_KINDS)}", err=True)
+        raise typer.Exit(2)
 
     try:
         manifest = materialise_protocols(
@@ -90,14 +101,18 @@ def protocols(
             image_set=image_set.value,
             limit=limit,
             workers=workers,
+            crop=CropSpec(crop, (size, size), box_scale),
         )
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
     typer.echo(f"{len(manifest.image_ids)} {split} images in {manifest.seconds:.1f} s -> {out}")
     for name, counts in manifest.crop_counts.items():
-        used = {k: v for k, v in counts.__dict__.items() if name == "A" or k != "landmarks"}
-        typer.echo(f"  {name}: crops from " + ", ".join(f"{k} {v}" for k, v in used.items()))
+        own = "the model's crop of the landmarks" if name == "A" else "the detector box"
+        typer.echo(
+            f"  {name}: {counts.own} from {own}, {counts.fallback} from a fallback, "
+            f"{counts.whole_image} whole images"
+        )
     typer.echo(f"skipped (unreadable): {len(manifest.skipped)}")
     for image_id, reason in manifest.skipped[:10]:
         typer.echo(f"  {image_id}: {reason}")

@@ -8,7 +8,7 @@ one is kept (`main_face`). Where none is found, a fallback fills the row, in thi
 
 1. ``dataset_box``: the folder's own box file has a box for the image: the box is kept and the
    landmarks are placed in it by `BOX_LANDMARK_LAYOUT` (approximate: a detector-style box layout);
-2. ``canonical``: aligned images get `CANONICAL_ALIGNED_LANDMARKS` and `CANONICAL_ALIGNED_BOX`
+2. ``canonical``: aligned images get `MEAN_ALIGNED_LANDMARKS` and `MEAN_ALIGNED_BOX`
    (scaled when the images are not 178x218), which is where alignment put every face;
 3. ``whole_image``: in-the-wild images without a box take the whole image as the box.
 
@@ -32,21 +32,16 @@ from tqdm import tqdm
 
 from faceattr.data.celeba import IMAGE_SETS, ImageSet, annotation_cache_dir, load_celeba
 from faceattr.data.formats import BoxTable, LandmarkTable, write_boxes, write_landmarks
+from faceattr.geometry.frame import (
+    ALIGNED_IMAGE_SIZE,
+    MEAN_ALIGNED_BOX,
+    MEAN_ALIGNED_LANDMARKS,
+    landmarks_in_boxes,
+    scale_to_image,
+)
 from faceattr.inference.detection import FaceDetector, create_detector, main_face
 from faceattr.inference.images import ImageDecodeError, decode_image
 
-ALIGNED_IMAGE_SIZE = (218, 178)  # height, width of CelebA's aligned images
-# CelebA's mean aligned landmarks (lefteye, righteye, nose, leftmouth, rightmouth), x y, rounded.
-CANONICAL_ALIGNED_LANDMARKS = np.array(
-    [[69, 111], [108, 111], [88, 134], [72, 152], [106, 152]], dtype=np.float32
-)
-# YuNet's mean box on 2,000 aligned CelebA images (x, y, width, height).
-CANONICAL_ALIGNED_BOX = np.array([46, 69, 87, 115], dtype=np.float32)
-# YuNet's mean landmarks as fractions of its box (2,000 aligned CelebA images).
-BOX_LANDMARK_LAYOUT = np.array(
-    [[0.266, 0.376], [0.721, 0.378], [0.486, 0.573], [0.301, 0.723], [0.685, 0.728]],
-    dtype=np.float32,
-)
 FALLBACKS = ("dataset_box", "canonical", "whole_image")
 UNREADABLE = -1  # ``faces`` value of an image that could not be decoded
 
@@ -172,22 +167,9 @@ class LandmarkSummary:
 def eye_distances(landmarks: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """(N, 2) distances in px of each image's two eyes from the canonical aligned eyes, those
     scaled to each image's size ``sizes`` (N, 2) (height, width)."""
-    factor = sizes[:, ::-1] / np.array(ALIGNED_IMAGE_SIZE[::-1], np.float32)
-    canonical = CANONICAL_ALIGNED_LANDMARKS[:2] * factor[:, None, :]
+    factor = np.asarray(sizes, np.float64)[:, ::-1] / np.array(ALIGNED_IMAGE_SIZE)
+    canonical = MEAN_ALIGNED_LANDMARKS[:2] * factor[:, None, :]
     return np.linalg.norm(landmarks[:, :2] - canonical, axis=-1)
-
-
-def scale_to(points: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-    """Points (..., 2) or boxes (..., 4) given for 178x218 aligned images, scaled to
-    ``image_size`` (height, width)."""
-    height, width = image_size
-    factor = np.array([width / ALIGNED_IMAGE_SIZE[1], height / ALIGNED_IMAGE_SIZE[0]], np.float32)
-    return points * np.tile(factor, points.shape[-1] // 2)
-
-
-def landmarks_in_boxes(boxes: np.ndarray) -> np.ndarray:
-    """(N, 5, 2) landmarks placed in (N, 4) boxes by `BOX_LANDMARK_LAYOUT`."""
-    return boxes[:, None, :2] + BOX_LANDMARK_LAYOUT * boxes[:, None, 2:]
 
 
 def fill_fallbacks(
@@ -210,8 +192,8 @@ def fill_fallbacks(
     for i in np.flatnonzero(missing):
         height, width = (int(v) for v in faces.sizes[i])
         if image_set == "align":
-            boxes[i] = scale_to(CANONICAL_ALIGNED_BOX, (height, width))
-            landmarks[i] = scale_to(CANONICAL_ALIGNED_LANDMARKS, (height, width))
+            boxes[i] = scale_to_image(MEAN_ALIGNED_BOX, (width, height))
+            landmarks[i] = scale_to_image(MEAN_ALIGNED_LANDMARKS, (width, height))
             counts["canonical"] += 1
         else:
             boxes[i] = (0, 0, width, height)

@@ -41,9 +41,11 @@ from faceattr.evaluation.metrics import (
     write_classification_report,
 )
 from faceattr.evaluation.protocols import (
+    AFFACT_CROP,
     DESCRIPTIONS,
     MANIFEST_FILE,
     PROTOCOLS,
+    crop_rule,
     load_protocol,
     materialise_protocols,
 )
@@ -56,6 +58,7 @@ from faceattr.evaluation.thresholds import (
     tune_thresholds,
 )
 from faceattr.models import AttributeModel
+from faceattr.training.batch import CropSpec
 from faceattr.training.checkpoint import (
     DESCRIPTION_FILE,
     ModelDescription,
@@ -138,6 +141,8 @@ class EvalResult:
     data_root: Path
     split: str
     protocol_dir: Path
+    crop: CropSpec
+    """The model's crop rule, which every protocol cut."""
     attributes: tuple[str, ...]
     thresholds: Thresholds
     cost: ModelCost
@@ -161,6 +166,7 @@ class EvalResult:
             "data_root": str(self.data_root),
             "split": self.split,
             "protocol_dir": str(self.protocol_dir),
+            "crop": crop_rule(self.crop),
             "attributes": list(self.attributes),
             "thresholds": {
                 "source": self.thresholds.source,
@@ -228,12 +234,14 @@ class ScoringOptions:
 
 
 def protocol_cache_dir(
-    data: CelebA, image_set: str, split: str, size: int, limit: int | None
+    data: CelebA, image_set: str, split: str, crop: CropSpec, limit: int | None
 ) -> Path:
-    """The cache folder of ``split``'s protocols of ``data`` at ``size``, keyed by the root, the
-    image set, the split, the size, the limit and the images' landmarks and boxes."""
+    """The cache folder of ``split``'s protocols of ``data`` cut by ``crop``, keyed by the root,
+    the image set, the split, the crop rule and size, the limit and the images' landmarks and
+    boxes."""
     rows = data.split_indices(split)[:limit]
-    digest = hashlib.sha256(f"{data.root.resolve()}|{image_set}|{split}|{size}|{limit}".encode())
+    key = f"{data.root.resolve()}|{image_set}|{split}|{crop}|{limit}"
+    digest = hashlib.sha256(key.encode())
     digest.update(np.ascontiguousarray(data.image_ids[rows].astype(str)).tobytes())
     for geometry in (data.landmarks, data.boxes):
         if geometry is not None:
@@ -245,14 +253,14 @@ def cached_protocols(
     data: CelebA,
     image_set: ImageSet,
     split: str,
-    size: int,
+    crop: CropSpec,
     protocols: Sequence[str],
     limit: int | None,
     progress: bool,
 ) -> Path:
-    """A folder holding ``protocols`` of ``split`` at ``size``, materialised when missing (with
-    the protocols already there, so none is lost)."""
-    out = protocol_cache_dir(data, image_set, split, size, limit)
+    """A folder holding ``protocols`` of ``split`` cut by ``crop``, materialised when missing
+    (with the protocols already there, so none is lost)."""
+    out = protocol_cache_dir(data, image_set, split, crop, limit)
     manifest = out / MANIFEST_FILE
     present = list(json.loads(manifest.read_text())["protocols"]) if manifest.is_file() else []
     if not set(protocols) <= set(present):
@@ -262,22 +270,31 @@ def cached_protocols(
             out,
             protocols=wanted,
             split=split,
-            size=size,
+            size=crop.out_size[0],
             image_set=image_set,
             limit=limit,
             progress=progress,
+            crop=crop,
         )
     return out
 
 
-def check_protocol_split(protocol_dir: Path, split: str) -> None:
-    """Raise ``ValueError`` when ``protocol_dir`` holds another split than ``split``."""
+def check_protocol_dir(protocol_dir: Path, split: str, crop: CropSpec) -> None:
+    """Raise ``ValueError`` when ``protocol_dir`` holds another split than ``split``, or crops
+    cut by another rule or at another size than ``crop``."""
     manifest = protocol_dir / MANIFEST_FILE
     if not manifest.is_file():
         raise FileNotFoundError(f"{protocol_dir}: no {MANIFEST_FILE} (faceattr data protocols)")
-    stored = json.loads(manifest.read_text()).get("split")
-    if stored != split:
-        raise ValueError(f"{protocol_dir} holds the {stored!r} split, not {split!r}")
+    stored = json.loads(manifest.read_text())
+    if stored.get("split") != split:
+        raise ValueError(f"{protocol_dir} holds the {stored.get('split')!r} split, not {split!r}")
+    rule = stored.get("crop", crop_rule(AFFACT_CROP))
+    if rule != crop_rule(crop) or stored.get("size") != crop.out_size[0]:
+        raise ValueError(
+            f"{protocol_dir} holds {rule.get('kind')} crops at {stored.get('size')} px; the model "
+            f"needs {crop.kind} crops at {crop.out_size[0]} px (faceattr data protocols --crop "
+            f"{crop.kind} --size {crop.out_size[0]})"
+        )
 
 
 def parse_protocols(protocols: str | Sequence[str]) -> tuple[str, ...]:
@@ -317,8 +334,8 @@ def choose_thresholds(
         return Thresholds(str(DEFAULT_THRESHOLD), np.full(len(model.attributes), DEFAULT_THRESHOLD))
     if len(data.split_indices("val")) == 0:
         raise ValueError(f"{data.root}: no validation images present to tune thresholds on")
-    size = model.input_config.size[0]
-    folder = cached_protocols(data, image_set, "val", size, ["A"], options.limit, options.progress)
+    crop = CropSpec.of_config(description.config.get("data", {}), model.input_config.size)
+    folder = cached_protocols(data, image_set, "val", crop, ["A"], options.limit, options.progress)
     scores = score_protocol(
         model, load_protocol(folder, "A"), options.batch_size, options.device, options.progress
     )
@@ -358,13 +375,14 @@ def evaluate_model(
     data_root = data_root_of(description, root)
     image_set: ImageSet = description.config.get("data", {}).get("image_set", "align")
     data = load_celeba(data_root, image_set=image_set)
+    crop = CropSpec.of_config(description.config.get("data", {}), (height, width))
     if protocol_dir is None:
         folder = cached_protocols(
-            data, image_set, split, height, chosen, options.limit, options.progress
+            data, image_set, split, crop, chosen, options.limit, options.progress
         )
     else:
         folder = Path(protocol_dir)
-        check_protocol_split(folder, split)
+        check_protocol_dir(folder, split, crop)
     thresholds = choose_thresholds(model, description, data, image_set, tune, options)
     if save_tuned and thresholds.source.startswith("val-"):
         save_thresholds(resolved.model_dir, thresholds.values.tolist(), thresholds.source)
@@ -400,6 +418,7 @@ def evaluate_model(
         data_root=data_root,
         split=split,
         protocol_dir=folder,
+        crop=crop,
         attributes=tuple(model.attributes),
         thresholds=thresholds,
         cost=model_cost(model),

@@ -1,9 +1,13 @@
 """Seed 003's test sets A, C, D and T, materialised once, losslessly and deterministically.
 
-Every model is then scored on exactly the same pixels. From the source images of one split:
+Every model cut by the same crop rule is then scored on exactly the same pixels. Each protocol
+cuts the crop rule of the model it scores (a :class:`CropSpec`: seed 003's AFFACT box, seed
+000's type A or B crop, the whole aligned image, ...). From the source images of one split:
 
-- **A** aligned with landmarks: the AFFACT box of the landmarks (``affact_alignment_matrix``).
-- **D** detected box x2: the box scaled by 2 about its centre, upright (``box_matrix(scale=2)``).
+- **A** from the dataset's landmarks (and boxes): the model's own crop, exactly as training cut
+  it; for AFFACT models the AFFACT box of the landmarks (``affact_alignment_matrix``).
+- **D** from the detector box alone: for AFFACT models the box scaled by 2 about its centre,
+  upright (``box_matrix(scale=2)``); for the other rules ``CropSpec.detected_matrices``.
 - **C** ten-crop of D: D is stored at ``c_source_size(size)`` (256 for 224, torchvision's
   resize-then-crop ratio) and the ten views are cut from it by exact slicing on load: the four
   corners and the centre at ``size``, then the same five mirrored (``views[5 + k]`` is
@@ -13,11 +17,11 @@ Every model is then scored on exactly the same pixels. From the source images of
   generator seeded by ``(seed, image_id)``: the same image gets the same transform whatever the
   split, order, batch or worker count.
 
-Images without a box use the upright AFFACT box of their landmarks for D, C and T (seed 003 fell
-back to the dataset box); images without landmarks use D's crop for A; images with neither use the
-whole image. The manifest counts each fallback. Arrays are uint8 ``.npy`` (never JPEG: seed 003
-measured 0.75-1% more error after JPEG re-encoding), and the manifest holds the ids, the
-parameters, the seed and the sha256 of every file.
+Images without a box use the crop of their landmarks for D, C and T (AFFACT: the upright AFFACT
+box; seed 003 fell back to the dataset box); images without what the model's crop needs use D's
+crop for A; images with neither use the whole image. The manifest counts each fallback. Arrays
+are uint8 ``.npy`` (never JPEG: seed 003 measured 0.75-1% more error after JPEG re-encoding), and
+the manifest holds the ids, the parameters, the crop rule, the seed and the sha256 of every file.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +46,11 @@ from faceattr.geometry import (
     AffactAugment,
     AffactJitter,
     FaceBox,
-    affact_alignment_matrix,
     affact_box,
-    box_matrix,
     face_box_matrix,
 )
 from faceattr.geometry.affine import similarity_matrix
+from faceattr.training.batch import CropSpec
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "faceattr-protocols"
@@ -55,9 +58,9 @@ DETECTED_BOX_SCALE = 2.0
 """Seed 003 scales detector boxes by 2 for test sets C, D and T."""
 TEN_CROP_VIEWS = 10
 DESCRIPTIONS = {
-    "A": "aligned with landmarks (AFFACT box)",
+    "A": "the model's own crop of the landmarks (AFFACT models: the AFFACT box)",
     "C": "ten-crop of D (corners, centre and their mirrors); majority vote",
-    "D": "detected box x2, upright",
+    "D": "the model's crop of the detector box (AFFACT models: the box x2, upright)",
     "T": "D plus fixed-seed AFFACT transforms",
 }
 
@@ -71,45 +74,70 @@ def c_source_size(size: int) -> int:
     return size + 2 * int(round(size / 14))
 
 
+AFFACT_CROP = CropSpec("affact", (224, 224), DETECTED_BOX_SCALE)
+"""Seed 003's crop rule: the protocols of an AFFACT model (and of ``faceattr data protocols``)."""
+
+
 @dataclass(frozen=True)
 class CropCounts:
-    """How many images each protocol's crop came from, by source."""
+    """How many images each protocol's crop came from, by source.
 
-    landmarks: int
-    box: int
-    landmark_box: int
+    For A, ``own`` counts the model's crop rule applied to the dataset's landmarks and boxes (as
+    training cut it) and ``fallback`` D's crop where those are missing; for D, C and T, ``own``
+    counts crops from the detector box and ``fallback`` crops from the landmarks alone.
+    """
+
+    own: int
+    fallback: int
     whole_image: int
 
 
 def detected_box_matrices(
-    landmarks: np.ndarray, boxes: np.ndarray, image_sizes: np.ndarray, size: int
-) -> np.ndarray:
-    """D's matrices ``(N, 2, 3)``: box x2; else the upright AFFACT box; else the whole image.
+    crop: CropSpec, landmarks: np.ndarray, boxes: np.ndarray, image_sizes: np.ndarray
+) -> tuple[np.ndarray, CropCounts]:
+    """D's matrices ``(N, 2, 3)`` at ``crop.out_size`` and what they came from: ``crop``'s rule
+    from the detector box (for AFFACT models the box x2); else, without a box, the crop of the
+    landmarks (AFFACT: the upright AFFACT box); else the whole image.
 
     ``landmarks`` ``(N, 5, 2)``, ``boxes`` ``(N, 4)`` (x, y, width, height) and ``image_sizes``
     ``(N, 2)`` (width, height); NaN marks an unknown box or landmark set.
     """
-    has_box, has_landmarks = _known(landmarks, boxes)
-    matrices = _whole_image_matrices(image_sizes, size)
+    has_box, by_landmarks = _detected_sources(crop, landmarks, boxes)
+    matrices = _whole_image_matrices(image_sizes, crop.out_size)
     if has_box.any():
-        matrices[has_box] = box_matrix(boxes[has_box], size, scale=DETECTED_BOX_SCALE)
-    by_landmarks = ~has_box & has_landmarks
-    if by_landmarks.any():
+        matrices[has_box] = crop.detected_matrices(boxes[has_box])
+    if by_landmarks.any() and crop.kind == "affact":
         aligned = affact_box(landmarks[by_landmarks])
         upright = FaceBox(aligned.center, aligned.size, np.zeros(len(aligned)))
-        matrices[by_landmarks] = face_box_matrix(upright, size)
-    return matrices
+        matrices[by_landmarks] = face_box_matrix(upright, crop.out_size)
+    elif by_landmarks.any():
+        matrices[by_landmarks] = crop.matrices(
+            landmarks[by_landmarks], boxes[by_landmarks], image_sizes[by_landmarks]
+        )
+    whole = len(boxes) - int(has_box.sum()) - int(by_landmarks.sum())
+    return matrices, CropCounts(int(has_box.sum()), int(by_landmarks.sum()), whole)
 
 
 def aligned_matrices(
-    landmarks: np.ndarray, boxes: np.ndarray, image_sizes: np.ndarray, size: int
-) -> np.ndarray:
-    """A's matrices ``(N, 2, 3)``: the AFFACT alignment; D's crop where landmarks are unknown."""
-    _, has_landmarks = _known(landmarks, boxes)
-    matrices = detected_box_matrices(landmarks, boxes, image_sizes, size)
-    if has_landmarks.any():
-        matrices[has_landmarks] = affact_alignment_matrix(landmarks[has_landmarks], size)
-    return matrices
+    crop: CropSpec, landmarks: np.ndarray, boxes: np.ndarray, image_sizes: np.ndarray
+) -> tuple[np.ndarray, CropCounts]:
+    """A's matrices ``(N, 2, 3)`` and what they came from: the model's own crop of the dataset's
+    landmarks and boxes (exactly training's), D's crop where those are missing."""
+    own = ~crop.missing(landmarks, boxes)
+    matrices, _ = detected_box_matrices(crop, landmarks, boxes, image_sizes)
+    if own.any():
+        matrices[own] = crop.matrices(landmarks[own], boxes[own], image_sizes[own])
+    has_box, by_landmarks = _detected_sources(crop, landmarks, boxes)
+    whole = int((~own & ~has_box & ~by_landmarks).sum())
+    return matrices, CropCounts(int(own.sum()), len(boxes) - int(own.sum()) - whole, whole)
+
+
+def _detected_sources(
+    crop: CropSpec, landmarks: np.ndarray, boxes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """D's rows cut from the box, and rows without a box cut from the landmarks."""
+    has_box, has_landmarks = _known(landmarks, boxes)
+    return has_box, ~has_box & has_landmarks & ~crop.missing(landmarks, boxes)
 
 
 def _known(landmarks: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,20 +145,19 @@ def _known(landmarks: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.nda
     return has_box, np.isfinite(landmarks).all(axis=(1, 2))
 
 
-def _whole_image_matrices(image_sizes: np.ndarray, size: int) -> np.ndarray:
+def _whole_image_matrices(image_sizes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     wh = np.asarray(image_sizes, dtype=np.float64).reshape(-1, 2)
-    return similarity_matrix((wh - 1.0) / 2.0, size / wh.max(axis=1), np.zeros(len(wh)), size)
+    scale = min(size) / wh.max(axis=1)
+    return similarity_matrix((wh - 1.0) / 2.0, scale, np.zeros(len(wh)), size)
 
 
-def crop_counts(protocol: str, landmarks: np.ndarray, boxes: np.ndarray) -> CropCounts:
-    """What ``protocol``'s crops of these images are built from."""
-    has_box, has_landmarks = _known(landmarks, boxes)
-    neither = int((~has_box & ~has_landmarks).sum())
-    if protocol == "A":
-        return CropCounts(
-            int(has_landmarks.sum()), int((has_box & ~has_landmarks).sum()), 0, neither
-        )
-    return CropCounts(0, int(has_box.sum()), int((~has_box & has_landmarks).sum()), neither)
+def crop_counts(
+    protocol: str, crop: CropSpec, landmarks: np.ndarray, boxes: np.ndarray
+) -> CropCounts:
+    """What ``protocol``'s crops of these images are built from, for models cut by ``crop``."""
+    sizes = np.ones((len(boxes), 2))
+    rule = aligned_matrices if protocol == "A" else detected_box_matrices
+    return rule(crop, landmarks, boxes, sizes)[1]
 
 
 def ten_crop(images: np.ndarray, size: int) -> np.ndarray:
@@ -184,21 +211,24 @@ class ProtocolRenderer:
     """Renders one decoded image into every requested protocol (picklable, for worker processes)."""
 
     protocols: tuple[str, ...]
-    size: int
+    crop: CropSpec
+    """The model's crop rule at the protocols' view size."""
     seed: int
 
     def __call__(self, image: np.ndarray, source: SourceImage) -> dict[str, np.ndarray]:
         height, width = image.shape[:2]
         args = (source.landmarks[None], source.box[None], np.array([[width, height]]))
+        size = self.crop.out_size[0]
         rendered: dict[str, np.ndarray] = {}
-        detected = detected_box_matrices(*args, self.size)
+        detected = detected_box_matrices(self.crop, *args)[0]
         if "A" in self.protocols:
-            rendered["A"] = warp_views(image, aligned_matrices(*args, self.size), self.size)[0]
+            rendered["A"] = warp_views(image, aligned_matrices(self.crop, *args)[0], size)[0]
         if "D" in self.protocols:
-            rendered["D"] = warp_views(image, detected, self.size)[0]
+            rendered["D"] = warp_views(image, detected, size)[0]
         if "C" in self.protocols:
-            large = c_source_size(self.size)
-            rendered["C"] = warp_views(image, detected_box_matrices(*args, large), large)[0]
+            large = c_source_size(size)
+            crop = replace(self.crop, out_size=(large, large))
+            rendered["C"] = warp_views(image, detected_box_matrices(crop, *args)[0], large)[0]
         if "T" in self.protocols:
             rendered["T"] = self._transformed(image, detected, source.image_id)
         return rendered
@@ -206,7 +236,8 @@ class ProtocolRenderer:
     def _transformed(self, image: np.ndarray, detected: np.ndarray, image_id: str) -> np.ndarray:
         generator = torch.Generator().manual_seed(image_seed(self.seed, image_id))
         source = torch.tensor(image).permute(2, 0, 1)[None]
-        augmented = AffactAugment(AffactJitter(), self.size)(source, detected, generator=generator)
+        size = self.crop.out_size
+        augmented = AffactAugment(AffactJitter(), size)(source, detected, generator=generator)
         pixels = (augmented.images[0] * 255.0).round_().clamp_(0, 255).to(torch.uint8)
         return pixels.permute(1, 2, 0).numpy()
 
@@ -246,6 +277,8 @@ class ProtocolManifest:
     size: int
     seed: int
     image_ids: tuple[str, ...]
+    crop: CropSpec
+    """The crop rule the protocols were cut with."""
     sha256: dict[str, str]
     """File name -> sha256 of its bytes."""
     crop_counts: dict[str, CropCounts]
@@ -267,11 +300,14 @@ def materialise_protocols(
     limit: int | None = None,
     workers: int = 0,
     progress: bool = True,
+    crop: CropSpec = AFFACT_CROP,
 ) -> ProtocolManifest:
     """Write the present images of ``split`` as the ``protocols`` into ``out`` (overwriting).
 
-    ``limit`` keeps the first N images of the split (a quick look). Files: ``<P>.npy`` per
-    protocol, ``image_ids.npy``, ``labels.npy`` and ``manifest.json``.
+    ``crop`` is the crop rule of the models to score (its ``out_size`` is replaced by ``size``);
+    seed 003's AFFACT crops by default. ``limit`` keeps the first N images of the split (a quick
+    look). Files: ``<P>.npy`` per protocol, ``image_ids.npy``, ``labels.npy`` and
+    ``manifest.json``.
     """
     started = time.perf_counter()
     chosen = tuple(dict.fromkeys(p.upper() for p in protocols))
@@ -279,6 +315,7 @@ def materialise_protocols(
     if unknown or not chosen:
         raise ValueError(f"unknown protocols {unknown}; choose from {', '.join(PROTOCOLS)}")
     root, out = Path(root), Path(out)
+    crop = replace(crop, out_size=(size, size))
     data = load_celeba(root, image_set=image_set, annotation_dirs=annotation_dirs)
     rows = data.split_indices(split)[:limit]  # present images only
     n = len(rows)
@@ -297,7 +334,7 @@ def materialise_protocols(
     ]
     render_rows(
         sources,
-        ProtocolRenderer(chosen, size, seed),
+        ProtocolRenderer(chosen, crop, seed),
         {p: out / f"{p}.npy" for p in chosen},
         workers=workers,
         on_chunk=lambda _written, failed: failures.extend(failed),
@@ -319,7 +356,8 @@ def materialise_protocols(
         seed=seed,
         image_ids=tuple(image_ids.tolist()),
         sha256={f: file_sha256(out / f) for f in files},
-        crop_counts={p: crop_counts(p, landmarks[kept], boxes[kept]) for p in chosen},
+        crop=crop,
+        crop_counts={p: crop_counts(p, crop, landmarks[kept], boxes[kept]) for p in chosen},
         skipped=tuple((f.image_id, f.reason) for f in sorted(failures, key=lambda f: f.row)),
         seconds=time.perf_counter() - started,
     )
@@ -382,6 +420,7 @@ def _manifest_json(
         "size": manifest.size,
         "seed": manifest.seed,
         "detected_box_scale": DETECTED_BOX_SCALE,
+        "crop": crop_rule(manifest.crop),
         "c_source_size": c_source_size(manifest.size),
         "t_jitter": asdict(AffactJitter()),
         "protocols": protocols,
@@ -390,6 +429,15 @@ def _manifest_json(
         "image_ids": list(manifest.image_ids),
     }
     return json.dumps(payload, indent=1, sort_keys=True) + "\n"
+
+
+def crop_rule(crop: CropSpec) -> dict[str, Any]:
+    """The crop rule as a manifest or eval.json records it."""
+    return {
+        "kind": crop.kind,
+        "box_scale": crop.box_scale,
+        "canonical_landmarks": crop.canonical_landmarks,
+    }
 
 
 def load_protocol(directory: str | Path, name: str, verify: bool = False) -> ProtocolSet:

@@ -137,25 +137,31 @@ def stretch_matrix(bounds: np.ndarray, out_size: Size) -> np.ndarray:
     return np.stack([np.stack([sx, zeros, tx], -1), np.stack([zeros, sy, ty], -1)], axis=1)
 
 
-def seed000_type_a_bounds(nose: np.ndarray, eps: float = 0.5) -> np.ndarray:
-    """Seed 000's "type A" (face focus) slice bounds ``(N, 4)`` from ``(N, 2)`` nose points.
+SEED000_EPSILON = 0.5
+"""Seed 000's epsilon of the type A crop: the nose's relative place in its nose-centred frame."""
 
-    Literally ``x in [x_n * small, x_n * grand]``, ``y in [y_n * (small - 0.2), y_n * (grand -
-    0.2)]`` with ``grand = eps + 0.2``, ``small = eps - 0.2``. Odd: the bounds are proportional to
-    the nose coordinates instead of offsets from them, so for ``eps = 0.5`` the crop spans 30-70%
-    of ``x_n`` and 10-50% of ``y_n``; it does not contain the nose, contrary to the seed's words.
+
+def seed000_type_a_bounds(nose: np.ndarray, eps: float = SEED000_EPSILON) -> np.ndarray:
+    """Seed 000's "type A" (face focus) slice bounds ``(N, 4)`` from ``(N, 2)`` nose points in
+    CelebA's aligned frame.
+
+    The seed prints ``x in [x_n small, x_n grand]``, ``y in [y_n (small - 0.2), y_n (grand -
+    0.2)]`` with ``grand = eps + 0.2``, ``small = eps - 0.2``, ``eps = 0.5``, after saying that the
+    nose "becomes the center of the image". Taken literally the bounds are 30-70% of ``x_n`` and
+    10-50% of ``y_n``: a patch of forehead and hair without eyes or nose, on which no attribute is
+    learnt. Read here as fractions of the nose-centred frame ``2 x_n`` by ``2 y_n`` (``eps = 0.5``
+    is the nose's relative place in it): ``x in 2 x_n [small, grand]``, ``y in 2 y_n [small - 0.2,
+    grand - 0.2]``, a window 0.4 of the frame wide centred on the nose, reaching from 0.4 of the
+    frame above the nose down to the nose. On CelebA's mean aligned face it spans x 53-123, y
+    27-134: eyes, brows, forehead and hair in; mouth and beard out, as the seed observes ("the
+    cropping hides the beards").
     """
     nose = np.asarray(nose, dtype=np.float64)
     if nose.ndim != 2 or nose.shape[1] != 2:
         raise ValueError(f"nose must have shape (N, 2), got {nose.shape}")
     grand, small = eps + 0.2, eps - 0.2
-    x, y = nose[:, 0], nose[:, 1]
+    x, y = 2.0 * nose[:, 0], 2.0 * nose[:, 1]
     return np.stack([x * small, y * (small - 0.2), x * grand, y * (grand - 0.2)], axis=1)
-
-
-def seed000_type_a_matrix(nose: np.ndarray, out_size: Size = 36, eps: float = 0.5) -> np.ndarray:
-    """Matrices resizing seed 000's type A crop (``seed000_type_a_bounds``) to ``out_size``."""
-    return stretch_matrix(seed000_type_a_bounds(nose, eps), out_size)
 
 
 def seed000_type_b_bounds(boxes_xywh: np.ndarray, beta: float = 0.9) -> np.ndarray:

@@ -26,8 +26,12 @@ from tqdm import tqdm
 from faceattr.data.cache_prepare import loose_crop_matrices
 from faceattr.data.cache_writer import warp_to_uint8
 from faceattr.evaluation.thresholds import DEFAULT_THRESHOLD
-from faceattr.geometry import affact_alignment_matrix, compose, invert
-from faceattr.geometry.alignment import stretch_matrix
+from faceattr.geometry import (
+    ALIGNED_IMAGE_SIZE,
+    MEAN_ALIGNED_LANDMARKS,
+    aligned_frame_matrices,
+    compose,
+)
 from faceattr.geometry.jitter import AffactJitter
 from faceattr.geometry.opencv_pixels import source_windows
 from faceattr.inference.detection import Detection, FaceDetector, create_detector, main_face
@@ -44,11 +48,7 @@ from faceattr.models import AttributeModel, InputConfig
 from faceattr.training.batch import CropSpec, FaceBatch
 from faceattr.training.checkpoint import ModelDescription, load_checkpoint, load_description
 from faceattr.training.config import DataConfig
-from faceattr.training.crops import (
-    ALIGNED_IMAGE_SIZE,
-    MEAN_ALIGNED_LANDMARKS,
-    loose_to_crop_matrices,
-)
+from faceattr.training.crops import loose_to_crop_matrices
 from faceattr.training.transform import FaceTransform
 
 ImageInput = str | Path | bytes | Image.Image | np.ndarray | DecodedImage
@@ -57,8 +57,6 @@ DRAFT_SIDE = 2048
 mode: less memory and time): three times what the detector searches (640 px), and faces large
 enough to be found there stay above the size the model was trained at."""
 """What :meth:`Predictor.predict` accepts: a path, encoded bytes, a Pillow image or an array."""
-ALIGNMENT_SIDE = 256
-"""Side of the intermediate AFFACT box frame of :func:`aligned_image_matrices` (any size works)."""
 SHRINK_ABOVE = 1.5
 """Faces more than this many times larger than CelebA's are first shrunk to CelebA's size."""
 
@@ -151,20 +149,6 @@ class TorchNetwork:
         return probabilities.float().cpu().numpy(), embedding.float().cpu().numpy()
 
 
-def aligned_image_matrices(landmarks: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
-    """``(N, 2, 3)`` source -> crop matrices showing each face as CelebA's aligned set shows its
-    faces, resized onto ``out_size``: the similarity taking the AFFACT box of ``landmarks`` onto
-    that of the set's mean landmarks in its 178x218 frame, then that frame stretched onto the crop.
-    On an aligned CelebA image this is about the whole image."""
-    count = len(landmarks)
-    to_box = affact_alignment_matrix(landmarks, ALIGNMENT_SIDE)
-    reference = np.broadcast_to(MEAN_ALIGNED_LANDMARKS, (count, 5, 2))
-    from_box = invert(affact_alignment_matrix(reference, ALIGNMENT_SIDE))
-    width, height = ALIGNED_IMAGE_SIZE
-    frame = stretch_matrix(np.tile([0.0, 0.0, width, height], (count, 1)), out_size)
-    return compose(frame, compose(from_box, to_box))
-
-
 def matrix_scale(matrices: np.ndarray) -> float:
     """The mean linear scale (square root of the determinant) of ``(N, 2, 3)`` matrices."""
     return float(np.sqrt(np.abs(np.linalg.det(np.asarray(matrices)[:, :, :2]))).mean())
@@ -198,11 +182,7 @@ class FaceAligner:
         defaults where the description holds no config)."""
         data = description.config.get("data") or {}
         defaults = DataConfig
-        spec = CropSpec(
-            kind=str(data.get("crop", defaults.crop)),
-            out_size=description.input_config.size,
-            box_scale=float(data.get("box_scale", defaults.box_scale)),
-        )
+        spec = CropSpec.of_config(data, description.input_config.size)
         loose_size = int(data.get("cache_size", defaults.cache_size))
         return cls(spec, loose_size, float(data.get("cache_margin", defaults.cache_margin)))
 
@@ -210,10 +190,10 @@ class FaceAligner:
         self, landmarks: np.ndarray, boxes: np.ndarray, sizes: np.ndarray
     ) -> np.ndarray:
         """Source -> model-input matrices of the faces: training's own for every crop kind but
-        ``image``, which saw whole aligned CelebA images and gets :func:`aligned_image_matrices`
+        ``image``, which saw whole aligned CelebA images and gets ``aligned_frame_matrices``
         (on a photo, the whole photo would not be what the model knows)."""
         if self.crop.kind == "image":
-            return aligned_image_matrices(landmarks, self.crop.out_size)
+            return aligned_frame_matrices(landmarks, self.crop.out_size)
         return self.crop.matrices(landmarks, boxes, sizes)
 
     def render(self, image: np.ndarray, loose: np.ndarray) -> np.ndarray:

@@ -5,12 +5,21 @@ Training (``datamodule``), evaluation and the predictor share them; nothing here
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from faceattr.training.crops import check_crop_inputs, crop_matrices, fill_canonical_landmarks
+from faceattr.training.config import DataConfig
+from faceattr.training.crops import (
+    check_crop_inputs,
+    crop_matrices,
+    detected_crop_matrices,
+    fill_canonical_landmarks,
+    missing_for_crop,
+)
 
 
 @dataclass
@@ -51,8 +60,25 @@ class CropSpec:
     box_scale: float
     canonical_landmarks: bool = False
 
+    @classmethod
+    def of_config(cls, data: Mapping[str, Any], out_size: tuple[int, int]) -> CropSpec:
+        """The crop of a model trained with the ``data`` section ``data`` of its config (the
+        training defaults where a key is absent), at ``out_size``."""
+        return cls(
+            kind=str(data.get("crop", DataConfig.crop)),
+            out_size=out_size,
+            box_scale=float(data.get("box_scale", DataConfig.box_scale)),
+            canonical_landmarks=bool(
+                data.get("canonical_landmarks", DataConfig.canonical_landmarks)
+            ),
+        )
+
     def _landmarks(self, landmarks: np.ndarray) -> np.ndarray:
         return fill_canonical_landmarks(landmarks) if self.canonical_landmarks else landmarks
+
+    def missing(self, landmarks: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """``(N,)`` bool: faces that lack what the crop needs."""
+        return missing_for_crop(self.kind, self._landmarks(landmarks), boxes)
 
     def check(self, landmarks: np.ndarray, boxes: np.ndarray, image_ids: np.ndarray) -> None:
         """Raise ``ValueError`` naming the images that lack what the crop needs."""
@@ -63,3 +89,7 @@ class CropSpec:
         return crop_matrices(
             self.kind, self._landmarks(landmarks), boxes, sizes, self.out_size, self.box_scale
         )
+
+    def detected_matrices(self, boxes: np.ndarray) -> np.ndarray:
+        """Source -> crop matrices of faces known only by a detector box (``(N, 4)``)."""
+        return detected_crop_matrices(self.kind, boxes, self.out_size, self.box_scale)

@@ -289,6 +289,17 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
+    def __post_init__(self) -> None:
+        _require(
+            self.optimizer.freeze_epochs == 0
+            or self.model.pretrained is not None
+            or self.model.init is not None,
+            "optimizer.freeze_epochs",
+            f"{self.optimizer.freeze_epochs} epochs would train only the head on a randomly "
+            "initialised backbone (model.pretrained and model.init are unset): give "
+            "model.pretrained=PATH|NAME (ImageNet weights) or set optimizer.freeze_epochs=0",
+        )
+
 
 def key_line(path: Path, key: str) -> int | None:
     """The line of ``path`` setting the dotted ``key`` (its sections nested by indentation)."""

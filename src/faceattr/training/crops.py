@@ -13,10 +13,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from faceattr.geometry import (
+    MEAN_ALIGNED_LANDMARKS,
     affact_alignment_matrix,
+    aligned_frame_matrices,
     box_matrix,
     compose,
     invert,
+    landmarks_in_boxes,
     seed000_type_a_matrix,
     seed000_type_b_matrix,
     transform_points,
@@ -26,13 +29,6 @@ from faceattr.geometry.alignment import stretch_matrix
 
 CROP_KINDS = ("affact", "box", "image", "seed000-a", "seed000-b")
 
-ALIGNED_IMAGE_SIZE = (178, 218)
-"""Width and height of every image of CelebA's aligned set (``img_align_celeba``)."""
-MEAN_ALIGNED_LANDMARKS = np.array(
-    [[69.0, 111.0], [108.0, 111.0], [88.0, 134.0], [72.0, 152.0], [106.0, 152.0]]
-)
-"""CelebA's mean aligned landmarks (``list_landmarks_align_celeba.txt``), lefteye, righteye, nose,
-leftmouth, rightmouth: where the aligned set puts every face, within a few pixels."""
 BOX_TO_AFFACT = 2.0
 """A detector box x2 is about the AFFACT box (seed 003, section 2.2.2): the fallback of
 ``affact`` crops for images without landmarks."""
@@ -63,7 +59,7 @@ def missing_for_crop(kind: str, landmarks: np.ndarray, boxes: np.ndarray) -> np.
     if kind in ("box", "seed000-b"):
         return ~known_boxes(boxes)
     if kind == "seed000-a":
-        return ~np.isfinite(landmarks[:, 2]).all(axis=1)
+        return ~known_landmarks(landmarks)
     if kind == "affact":
         return ~known_landmarks(landmarks) & ~known_boxes(boxes)
     return np.zeros(len(landmarks), dtype=bool)
@@ -75,7 +71,7 @@ def check_crop_inputs(
     """Raise ``ValueError`` naming images that lack what crop ``kind`` needs."""
     missing = np.flatnonzero(missing_for_crop(kind, landmarks, boxes))
     if missing.size:
-        need = {"box": "a box", "seed000-b": "a box", "seed000-a": "a nose landmark"}
+        need = {"box": "a box", "seed000-b": "a box", "seed000-a": "five landmarks"}
         what = need.get(kind, "landmarks or a box")
         examples = ", ".join(str(image_ids[i]) for i in missing[:3])
         raise ValueError(
@@ -108,7 +104,7 @@ def crop_matrices(
     if kind == "box":
         return box_matrix(boxes, out_size, scale=box_scale)
     if kind == "seed000-a":
-        return seed000_type_a_matrix(landmarks[:, 2], out_size)
+        return seed000_type_a_matrix(landmarks, out_size)
     if kind == "seed000-b":
         return seed000_type_b_matrix(boxes, out_size)
     if kind == "image":
@@ -122,6 +118,29 @@ def crop_matrices(
     if (~by_landmarks).any():
         matrices[~by_landmarks] = box_matrix(boxes[~by_landmarks], out_size, scale=BOX_TO_AFFACT)
     return matrices
+
+
+def detected_crop_matrices(
+    kind: str, boxes: np.ndarray, out_size: Size, box_scale: float = BOX_TO_AFFACT
+) -> np.ndarray:
+    """``(N, 2, 3)`` source -> crop matrices of crop ``kind`` from detector boxes ``(N, 4)`` alone.
+
+    affact: the box x :data:`BOX_TO_AFFACT` (seed 003's test set D); box: the box x
+    ``box_scale``; seed000-b: seed 000's type B crop of the box; seed000-a and image: the crop of
+    the landmarks a detector puts in such a box (``landmarks_in_boxes``), the image kind as the
+    whole aligned frame (what the aligned set would show of that face).
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if kind == "affact":
+        return box_matrix(boxes, out_size, scale=BOX_TO_AFFACT)
+    if kind == "image":
+        return aligned_frame_matrices(landmarks_in_boxes(boxes), out_size)
+    if kind == "seed000-a":
+        return seed000_type_a_matrix(landmarks_in_boxes(boxes), out_size)
+    sizes = np.full((len(boxes), 2), np.nan)
+    return crop_matrices(
+        kind, np.full((len(boxes), 5, 2), np.nan), boxes, sizes, out_size, box_scale
+    )
 
 
 def loose_to_crop_matrices(source_to_crop: np.ndarray, source_to_loose: np.ndarray) -> np.ndarray:

@@ -29,15 +29,11 @@ from faceattr.data.cache_prepare import loose_crop_matrices, prepare_cache
 from faceattr.data.cache_writer import warp_to_uint8
 from faceattr.data.celeba import SPLITS, CelebA, load_celeba
 from faceattr.data.dataset import CelebADataset
+from faceattr.geometry import ALIGNED_IMAGE_SIZE
 from faceattr.geometry.affine import Size
 from faceattr.training.batch import CropSpec, FaceBatch
 from faceattr.training.config import DataConfig
-from faceattr.training.crops import (
-    ALIGNED_IMAGE_SIZE,
-    corners_to_boxes,
-    loose_to_crop_matrices,
-    to_source,
-)
+from faceattr.training.crops import corners_to_boxes, loose_to_crop_matrices, to_source
 from faceattr.training.folds import assign_folds
 
 

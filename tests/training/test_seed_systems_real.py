@@ -1,0 +1,92 @@
+"""Seed systems on real faces: seed 000's type A crop learns, and `evaluate` cuts every model's
+own crop (its validation accuracy equals the trainer's), on a detected subset of the real sample."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceattr.data.celeba import CelebA
+from faceattr.data.landmarks import detect_landmarks
+from faceattr.evaluation.evaluate import evaluate_model
+from faceattr.training.config import load_config
+from faceattr.training.trainer import RunResult, train
+
+TRAIN, VAL = 1200, 200
+SEED000_HEADS = ["Male", "Mustache", "Eyeglasses", "No_Beard", "Wearing_Hat", "Bald"]
+
+
+@pytest.fixture(scope="module")
+def detected_root(real_celeba: CelebA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CelebA folder of the sample's first 1,200 training and 200 validation images (links to
+    the real files) with YuNet's landmarks and boxes, as `faceattr data landmarks` writes them."""
+    root = tmp_path_factory.mktemp("detected-celeba")
+    for name in ("list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt"):
+        os.symlink(real_celeba.root / name, root / name)
+    images = root / "img_align_celeba"
+    images.mkdir()
+    rows = np.concatenate(
+        [real_celeba.split_indices("train")[:TRAIN], real_celeba.split_indices("val")[:VAL]]
+    )
+    for i in rows:
+        path = real_celeba.image_path(int(i))
+        os.symlink(path, images / path.name)
+    detect_landmarks(root, progress=False)
+    return root
+
+
+def run(root: Path, tmp: Path, recipe: str | None, *overrides: str) -> RunResult:
+    settings = [
+        f"data.root={root}",
+        "data.workers=0",
+        "trainer.progress=false",
+        f"trainer.output_dir={tmp}",
+        *overrides,
+    ]
+    return train(load_config(recipe, settings))
+
+
+def majority_accuracy(real_celeba: CelebA, attribute: str) -> float:
+    rows = real_celeba.split_indices("val")[:VAL]
+    positive = real_celeba.labels[rows, real_celeba.attribute_names.index(attribute)].mean()
+    return float(max(positive, 1.0 - positive))
+
+
+def test_facenet_learns_gender_from_the_type_a_crop(
+    detected_root: Path, real_celeba: CelebA, tmp_path: Path
+) -> None:
+    result = run(detected_root, tmp_path, "facenet_mtl", "trainer.epochs=4")
+    male = result.metrics["val/acc/Male"]
+    assert male > majority_accuracy(real_celeba, "Male") + 0.1, result.metrics
+    assert result.metrics["val/acc/Eyeglasses"] >= majority_accuracy(real_celeba, "Eyeglasses")
+
+
+@pytest.mark.parametrize("crop", ["affact", "seed000-a", "seed000-b", "image"])
+def test_evaluate_scores_the_crop_the_model_was_trained_on(
+    detected_root: Path, tmp_path: Path, crop: str
+) -> None:
+    result = run(
+        detected_root,
+        tmp_path,
+        None,
+        "model.name=facenet-mtl",
+        f"data.attributes=[{','.join(SEED000_HEADS)}]",
+        f"data.crop={crop}",
+        "data.limit_train=400",
+        "trainer.epochs=1",
+    )
+    scored = evaluate_model(
+        result.run_dir,
+        protocols="A",
+        split="val",
+        tune="none",
+        save_tuned=False,
+        slices=False,
+    )
+    assert scored.crop.kind == crop and scored.to_dict()["crop"]["kind"] == crop
+    evaluated = scored.protocols["A"].metrics.accuracy
+    trained = np.array([result.metrics[f"val/acc/{name}"] for name in SEED000_HEADS])
+    assert np.abs(evaluated - trained).max() <= 0.02, (evaluated, trained)
