@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
+from faceattr.data.celeba import load_celeba
 from faceattr.evaluation.evaluate import ScoringOptions, Tune, evaluate_model, write_eval
 
 SEED000_FIVE = ["Mustache", "Eyeglasses", "No_Beard", "Wearing_Hat", "Bald"]
@@ -85,13 +86,17 @@ def _seed000_printed(config: dict[str, Any]) -> str:
     return "gender 94.1, Mustache 95.7, Eyeglasses 97.9, No_Beard 90.8, Wearing_Hat 97.1, Bald 98.1"
 
 
+def _averaged(protocol: dict[str, Any], average: str) -> str:
+    scores = protocol["averages"][average]
+    values = "/".join(f"{scores[k]:.3f}" for k in ("precision", "recall", "f1"))
+    return f"{average} P/R/F1 {values}"
+
+
 def _seed001_measured(evaluation: dict[str, Any]) -> str:
     a = evaluation["protocols"]["A"]
-    micro = a["averages"]["micro"]
     return (
         f"A: hamming score {a['hamming_score']:.3f}, hamming loss {a['hamming_loss']:.3f}, "
-        f"micro P/R/F1 {micro['precision']:.3f}/{micro['recall']:.3f}/{micro['f1']:.3f}, "
-        f"mean accuracy {_pct(a['mean']['accuracy'])}"
+        f"{_averaged(a, 'micro')}"
     )
 
 
@@ -112,12 +117,7 @@ def _seed003_measured(evaluation: dict[str, Any]) -> str:
 
 
 def _seed004_measured(evaluation: dict[str, Any]) -> str:
-    a = evaluation["protocols"]["A"]
-    weighted = a["averages"]["weighted"]
-    return (
-        f"A: accuracy {_pct(a['mean']['accuracy'])}, weighted P/R/F1 "
-        f"{weighted['precision']:.3f}/{weighted['recall']:.3f}/{weighted['f1']:.3f}"
-    )
+    return f"A: {_averaged(evaluation['protocols']['A'], 'weighted')}"
 
 
 def _seed004_printed(config: dict[str, Any]) -> str:
@@ -158,13 +158,14 @@ SEEDS = {
 """Registry name of a seed recipe's network -> how its seed reports it."""
 
 
-def budget(run: Path, config: dict[str, Any]) -> str:
+def budget(run: Path, config: dict[str, Any], present: int) -> str:
     """The training budget of a run: images, input size, epochs, minutes, where weights began."""
     with (run / "metrics.csv").open() as file:
         rows = [r for r in csv.DictReader(file) if r.get("val/mean_accuracy")]
     data, model = config["data"], config["model"]
-    images = f"{data['limit_train']:,} train" if data.get("limit_train") else "all train"
-    size = "x".join(str(s) for s in model["args"].get("input_size", ["default"]))
+    images = f"{min(data.get('limit_train') or present, present):,} train images"
+    description = json.loads((run / "best" / "model.json").read_text())
+    size = "x".join(str(s) for s in description["input_config"]["size"])
     start = model.get("pretrained") or (f"init {model['init']}" if model.get("init") else "random")
     limit = config["trainer"].get("max_minutes")
     minutes = f", cut at {limit:g} min" if limit else ""
@@ -194,14 +195,17 @@ def reproduce(run: Path, limit: int | None) -> dict[str, str]:
     write_eval(result, run / "eval")
     evaluation = result.to_dict()
     majority = float(np.mean(evaluation["baselines"]["majority"]["accuracy"]))
+    test = evaluation["protocols"]["A"]["mean"]["accuracy"]
     command = json.loads((run / "environment.json").read_text())["argv"]
+    present = len(load_celeba(result.data_root).split_indices("train"))
     return {
         "seed": seed.name,
         "recipe": f"`{command[2]}` ({config['data']['crop']} crop)",
-        "budget": budget(run, config),
-        "val": f"{_pct(best_val(run))} (majority {_pct(majority)})",
-        "ours": seed.measured(evaluation),
-        "seed's": seed.printed(config),
+        "budget": budget(run, config, present),
+        "val mean accuracy at 0.5": _pct(best_val(run)),
+        "test A mean accuracy (majority)": f"{_pct(test)} ({_pct(majority)})",
+        "seed's metrics, ours": seed.measured(evaluation),
+        "seed's metrics, printed": seed.printed(config),
         "command": "`faceattr " + shlex.join(command[1:]) + "`",
     }
 

@@ -69,6 +69,41 @@ def celeba_root() -> Path:
     return root
 
 
+def detected_subset(real: CelebA, root: Path, train: int, val: int) -> Path:
+    """``root``: a CelebA folder of the real sample's first ``train`` training images (and one
+    positive of each attribute they lack) and first ``val`` validation images (links to the real
+    files), with YuNet's landmarks and boxes as `faceattr data landmarks` writes them."""
+    from faceattr.data.landmarks import detect_landmarks
+
+    for name in ("list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt"):
+        os.symlink(real.root / name, root / name)
+    images = root / "img_align_celeba"
+    images.mkdir()
+    training = real.split_indices("train")
+    chosen = list(training[:train])
+    for column in range(real.labels.shape[1]):  # a positive of every attribute (class weights)
+        if not real.labels[chosen, column].any():
+            chosen.append(training[np.flatnonzero(real.labels[training, column])[0]])
+    rows = np.concatenate([chosen, real.split_indices("val")[:val]])
+    for i in rows:
+        path = real.image_path(int(i))
+        os.symlink(path, images / path.name)
+    detect_landmarks(root, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_detected_celeba(real_celeba: CelebA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 training and 8 validation faces of the real sample, with detected landmarks."""
+    return detected_subset(real_celeba, tmp_path_factory.mktemp("small-detected"), 16, 8)
+
+
+@pytest.fixture(scope="session")
+def detected_celeba(real_celeba: CelebA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4,000 training and 200 validation faces of the real sample, with detected landmarks."""
+    return detected_subset(real_celeba, tmp_path_factory.mktemp("detected"), 4000, 200)
+
+
 @pytest.fixture(scope="session")
 def real_celeba(celeba_root: Path, tmp_path_factory: pytest.TempPathFactory) -> CelebA:
     """The real sample's own files, loaded once per session (about 2 s); do not modify it.

@@ -1,6 +1,15 @@
 """faceattr: train, evaluate and serve facial-attribute classifiers."""
 
-from faceattr.attributes import ATTRIBUTE_INDEX, ATTRIBUTES
+import os
+
+# OpenMP threads that spin while they wait lose their time slices on a busy machine (two cores
+# shared with other work): torch's two threads then ran a MobileNetV2 2-3x slower than one thread
+# and `faceattr evaluate` spent more system than user time. Waiting passively avoids it; libgomp
+# reads the variable when torch loads, so it is set here, before any faceattr module imports
+# torch, unless the user chose a policy (benchmarks/evaluate_cpu.py measures it).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from faceattr.attributes import ATTRIBUTE_INDEX, ATTRIBUTES  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["ATTRIBUTES", "ATTRIBUTE_INDEX", "__version__"]

@@ -86,6 +86,7 @@ def test_evaluate_two_exports_and_compare_them(run: Path, tmp_path: Path) -> Non
 def real_sample(celeba: CelebA, rows: np.ndarray, root: Path) -> Path:
     """A CelebA folder of the real images of ``rows`` (links) with their own attribute and
     partition files (a few rows: loading takes no time)."""
+    root.mkdir(parents=True, exist_ok=True)
     ids = celeba.image_ids[rows]
     assert celeba.partition is not None
     write_attributes(
@@ -118,7 +119,21 @@ def test_evaluate_on_real_images_with_detected_landmarks(
     assert data["data_root"] == str(root) and data["thresholds"]["source"] == "val-accuracy"
     assert data["protocols"]["A"]["count"] == 24
     manifest = json.loads((Path(data["protocol_dir"]) / "manifest.json").read_text())
-    assert manifest["protocols"]["A"]["crop_counts"]["landmarks"] == 24  # detected, not defaults
+    assert manifest["protocols"]["A"]["crop_counts"]["own"] == 24  # detected, not defaults
+    assert "calibration: fitted on val-A" in result.output
+    assert "baselines fitted on the 64 present training images" in result.output
+
+    # The same images without landmark or box files: said loudly, or detected when asked.
+    bare = real_sample(real_celeba, np.concatenate(splits), tmp_path / "bare")
+    words = ["evaluate", str(run_dir), "--root", str(bare), "--protocols", "A,D", "--limit", "24"]
+    silent = runner.invoke(app, [*words, "--out", str(tmp_path / "whole"), *QUIET])
+    assert silent.exit_code == 0, silent.output
+    assert "WARNING: protocol A scored 24 whole images" in silent.output
+    assert "WARNING: protocol D scored 24 whole images" in silent.output
+    detected = runner.invoke(app, [*words, "--detect", "--out", str(tmp_path / "det"), *QUIET])
+    assert detected.exit_code == 0, detected.output
+    assert "WARNING" not in detected.output
+    assert json.loads((tmp_path / "det" / "eval.json").read_text())["whole_image"] == {}
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -90,12 +91,26 @@ def test_evaluation_writes_the_eval_contract(run: Path) -> None:
     np.testing.assert_array_equal(
         predictions["decisions_C"], majority_vote(views - thresholds, threshold=0.0)
     )
-    # The rows are the protocol set's: rescoring its crops gives the stored probabilities.
+    # The rows are the protocol set's: rescoring its crops gives the stored raw probabilities,
+    # and the calibration stored beside the thresholds gives the decided ones.
     model = load_checkpoint(run / "best")
     crops = load_protocol(data["protocol_dir"], "D").batch(np.arange(5))[:, 0]
     with torch.no_grad():
         again = model.probabilities(views_to_input(torch.from_numpy(crops), model.input_config))
-    np.testing.assert_allclose(again.numpy(), predictions["prob_D"][:5], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(again.numpy(), predictions["raw_prob_D"][:5], rtol=1e-5, atol=1e-6)
+    calibration = load_description(run / "best").calibration
+    assert calibration is not None and data["calibration"]["source"] == "fitted on val-A"
+    assert data["calibration"]["methods"] == list(calibration.methods)
+    np.testing.assert_allclose(
+        calibration.apply(again.numpy()), predictions["prob_D"][:5], rtol=1e-5, atol=1e-6
+    )
+    for entry in data["protocols"].values():
+        assert set(entry["calibration"]) == {"raw", "calibrated"}
+        assert entry["calibration"]["raw"]["bins"] == 10
+        assert len(entry["risk_coverage"]["aurc"]) == k
+        assert entry["risk_coverage"]["mean_coverage"][0] == 1.0
+    for name in ("calibration_A.csv", "reliability_A.png", "reliability_worst_A.png"):
+        assert (written["eval"].parent / name).stat().st_size > 0
 
     with written["error_table_csv"].open() as file:
         rows = list(csv.reader(file))
@@ -124,11 +139,25 @@ def test_stored_thresholds_and_cached_protocols_are_reused(run: Path) -> None:
 def test_majority_baseline_of_the_real_test_split_is_in_the_table(real_celeba: CelebA) -> None:
     labels = real_celeba.labels[real_celeba.split_indices("test")]
     assert len(labels) == 2000
-    baselines = fit_baselines(real_celeba, labels, ATTRIBUTES)
+    baselines, rows_used = fit_baselines(real_celeba, labels, ATTRIBUTES)
+    assert rows_used == "the 16,000 present training images"
     assert baselines.mean_majority_accuracy == pytest.approx(0.8039, abs=5e-5)
     header, rows = error_table(ATTRIBUTES, {}, baselines)
     assert header == ["attribute", "error_majority"]
     assert rows[-1] == ["mean", pytest.approx(1 - 0.8039, abs=5e-5)]
+
+
+def test_baselines_need_only_the_training_labels(real_celeba: CelebA) -> None:
+    assert real_celeba.partition is not None
+    without_train = replace(real_celeba, present=real_celeba.present & (real_celeba.partition != 0))
+    labels = real_celeba.labels[real_celeba.split_indices("test")]
+    baselines, rows_used = fit_baselines(without_train, labels, ATTRIBUTES)
+    train = real_celeba.partition == 0
+    assert (
+        rows_used == f"the labels of all {train.sum():,} training rows (no training image present)"
+    )
+    majority = (real_celeba.labels[train].mean(axis=0) >= 0.5).astype(np.uint8)
+    np.testing.assert_allclose(baselines.majority_accuracy, (labels == majority).mean(axis=0))
 
 
 def test_bad_input_is_named(run: Path, tmp_path: Path) -> None:

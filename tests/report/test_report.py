@@ -40,6 +40,8 @@ SINGLE_FIGURES = {
     "correlation",
     "slices",
     "samples",
+    "reliability_A",
+    "reliability_worst_A",
 }
 
 
@@ -62,8 +64,17 @@ def test_report_of_an_evaluation_embeds_every_figure_and_the_numbers(
 ) -> None:
     html = check_files(single_report, SINGLE_FIGURES)
     document = json.loads((evaluations[0] / "eval.json").read_text())
-    for title in ("Model card", "Training", "Protocols", "Classification report", "Sample images"):
+    for title in (
+        "Model card",
+        "Training",
+        "Protocols",
+        "Classification report",
+        "Calibration",
+        "Sample images",
+    ):
         assert f"<h2>{title}</h2>" in html
+    calibrated = document["protocols"]["A"]["calibration"]["calibrated"]["mean"]
+    assert f"<td>{calibrated['ece']:.4f}</td>" in html
     for protocol, scores in document["protocols"].items():
         assert f"<td>{protocol}</td>" in html
         assert f"<td>{100 * scores['mean']['error']:.2f}</td>" in html

@@ -122,3 +122,15 @@ def test_missing_inputs_are_named() -> None:
         check_crop_inputs("affact", NO_POINTS, NO_BOX, ["000003.jpg"])
     with pytest.raises(ValueError, match="unknown crop kind"):
         crop_matrices("nose", NO_POINTS, NO_BOX, SIZES, 36)
+
+
+def test_a_cache_too_small_for_the_crop_is_named(caplog: pytest.LogCaptureFixture) -> None:
+    from faceattr.training.config import DataConfig
+    from faceattr.training.datamodule import FaceDataModule
+
+    FaceDataModule(DataConfig(root=".", crop="seed000-a", cache_size=96), ["Male"], 36)
+    assert "data.cache_size=96 is too small for the seed000-a crop" in caplog.text
+    assert "data.cache_size=152 keeps its detail" in caplog.text
+    caplog.clear()
+    FaceDataModule(DataConfig(root=".", crop="seed000-a", cache_size=192), ["Male"], 36)
+    assert caplog.text == ""

@@ -18,6 +18,10 @@ MODEL_HELP = (
     "A run folder (its best/), an export folder, a .ckpt or an .onnx; default: the model"
     f" shipped in the package (faceattr/weights/{SHIPPED_MODEL}/MODEL_CARD.md)."
 )
+ABSTAIN_HELP = (
+    "Report an attribute as unsure when its probability lies within this band of its threshold"
+    " (0: off; evaluate's risk-coverage curve helps to pick it)."
+)
 
 # Command modules register themselves on the apps above.
 from faceattr.cli import (  # noqa: E402,F401

@@ -55,6 +55,20 @@ def evaluate_command(
     robustness: bool = typer.Option(
         False, "--robustness", help="Accuracy curves under test-time rotation, scale and shift."
     ),
+    calibrate: bool | None = typer.Option(
+        None,
+        "--calibrate/--no-calibrate",
+        help="Fit a per-attribute calibration on val protocol A (temperature, Platt or isotonic, "
+        "chosen by held-out NLL) and tune the thresholds on its scale; default: only for a model "
+        "without one. --no-calibrate: the model's raw probabilities (a stored calibration is "
+        "dropped with the thresholds saved).",
+    ),
+    detect: bool = typer.Option(
+        False,
+        "--detect",
+        help="Run the face detector first when the split's images have no landmark or box file "
+        "(as `faceattr data landmarks`).",
+    ),
 ) -> None:
     """Score a model on the protocols; write eval.json, predictions and the error table."""
     from faceattr.evaluation.evaluate import (
@@ -62,6 +76,7 @@ def evaluate_command(
         ScoringOptions,
         Tune,
         evaluate_model,
+        format_calibration,
         format_error_table,
         resolve_target,
         write_eval,
@@ -84,6 +99,8 @@ def evaluate_command(
             options=ScoringOptions(batch_size, device, limit, progress),
             slices=slices,
             robustness=robustness,
+            calibrate=calibrate,
+            detect=detect,
         )
         written = write_eval(result, out if out is not None else resolve_target(target).default_out)
     except user_errors() as error:
@@ -94,8 +111,16 @@ def evaluate_command(
         f"(thresholds {result.thresholds.source}; {result.cost.parameters:,} parameters, "
         f"{result.cost.flops:,} FLOPs at {result.cost.input_size[0]}x{result.cost.input_size[1]})"
     )
+    typer.echo(f"baselines fitted on {result.baseline_rows}")
     typer.echo("error (%):")
     typer.echo(format_error_table(result))
+    typer.echo(format_calibration(result))
+    for name, fallback in result.whole_image.items():
+        typer.echo(
+            f"WARNING: protocol {name} scored {fallback:,} whole images (no landmark or box "
+            "file): run `faceattr data landmarks ROOT` or pass --detect",
+            err=True,
+        )
     if result.slices is not None:
         flagged = result.slices.to_dict()["flagged"]
         assert isinstance(flagged, list)

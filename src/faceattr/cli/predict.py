@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import typer
 
-from faceattr.cli import MODEL_HELP, app
+from faceattr.cli import ABSTAIN_HELP, MODEL_HELP, app
 
 if TYPE_CHECKING:
     from faceattr.inference.predictor import FacePrediction, ImagePrediction
@@ -28,26 +28,20 @@ class Format(str, Enum):
 
 
 def face_table(face: FacePrediction, number: int, show_all: bool) -> list[str]:
-    """Lines of one face: its box, then attribute / probability / yes-no against the model's
-    threshold, the present attributes only unless ``show_all``."""
+    """Lines of one face: its box, then attribute / probability / yes, no or unsure against the
+    model's threshold, the present and unsure attributes only unless ``show_all``."""
     x, y, width, height = face.box
     lines = [
         f"  face {number}: box x={x:.0f} y={y:.0f} w={width:.0f} h={height:.0f} "
         f"(detection {face.detection_score:.2f})"
     ]
-    rows = [
-        (name, float(p), float(t), bool(d))
-        for name, p, t, d in zip(
-            face.attributes, face.probabilities, face.thresholds, face.decisions, strict=True
-        )
-        if show_all or d
-    ]
+    rows = [row for row in face.rows() if show_all or row[3] or row[4]]
     if not rows:
         lines.append("    (no attribute at or above its threshold)")
-    for name, probability, threshold, decision in rows:
+    for name, probability, threshold, decision, doubt in rows:
+        verdict = "unsure" if doubt else "yes" if decision else "no"
         lines.append(
-            f"    {name:<20} {probability:6.3f}  {'yes' if decision else 'no ':<3}"
-            f"  (threshold {threshold:.2f})"
+            f"    {name:<20} {probability:6.3f}  {verdict:<6}  (threshold {threshold:.2f})"
         )
     return lines
 
@@ -135,6 +129,7 @@ def predict(
     workers: int = typer.Option(2, "--workers", min=0, help="Decoding/detection processes."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+    abstain: float = typer.Option(0.0, "--abstain", min=0.0, max=0.49, help=ABSTAIN_HELP),
 ) -> None:
     """The attributes of every face in PATHS. Unreadable images and images without a face are
     listed on stderr and skipped; the exit code is 1 only when no image could be read."""
@@ -143,7 +138,7 @@ def predict(
 
     try:
         files = expand_paths(paths)
-        predictor = Predictor.from_checkpoint(model, device=device)
+        predictor = Predictor.from_checkpoint(model, device=device, abstain=abstain)
     except (FileNotFoundError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from faceattr.cli import MODEL_HELP, app
+from faceattr.cli import ABSTAIN_HELP, MODEL_HELP, app
 
 KEEP_ALIVE_SECONDS = 5
 """An idle connection is closed after this long between requests."""
@@ -29,6 +29,7 @@ def serve(
         30.0, "--body-timeout", min=1.0, help="Seconds a request body may stall (then 408)."
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+    abstain: float = typer.Option(0.0, "--abstain", min=0.0, max=0.49, help=ABSTAIN_HELP),
 ) -> None:
     """Serve the page (upload a photo, search the index) and the API: POST /predict,
     GET /search, GET /faces/{id}/image, GET /health; the OpenAPI spec at /openapi.json."""
@@ -42,7 +43,7 @@ def serve(
         max_upload_bytes=round(max_upload_mb * 2**20), body_timeout=body_timeout
     )
     try:
-        predictor = Predictor.from_checkpoint(model, device)
+        predictor = Predictor.from_checkpoint(model, device, abstain=abstain)
         store = None if db is None else IndexStore.open(db)
     except (FileNotFoundError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)

@@ -1,10 +1,12 @@
-"""The optional parts of ``faceattr evaluate``: error slices and robustness curves (issue 7).
+"""The figure-bearing parts of ``faceattr evaluate``: error slices and robustness curves (issue 7),
+reliability diagrams and risk-coverage curves (issue 17).
 
 Slices split each attribute's accuracy on the primary protocol by the true value of a grouping
 attribute (Male, Young, Eyeglasses, Pale_Skin) and flag large gaps. Robustness curves re-crop the
 split's faces the way the model was trained, then rotate, scale or shift them at test time with the
-training warp, and score the model at each amount. Both are written beside ``eval.json`` as CSV and
-PNG, which the report embeds.
+training warp, and score the model at each amount. Reliability diagrams compare each attribute's
+probabilities with the frequencies, before and after calibration. All are written beside
+``eval.json`` as CSV and PNG, which the report embeds.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
-from faceattr.evaluation.figures_ext import robustness_figure, slice_figure
+from faceattr.evaluation.calibration import MEASURES, CalibrationMetrics
+from faceattr.evaluation.figures_ext import reliability_figure, robustness_figure, slice_figure
 from faceattr.evaluation.robustness import RobustnessCurve, robustness_curves, robustness_inputs
 from faceattr.evaluation.slices import SliceTable
 from faceattr.models import AttributeModel
@@ -28,6 +31,17 @@ SLICES_CSV = "slices.csv"
 SLICES_PNG = "slices.png"
 ROBUSTNESS_CSV = "robustness.csv"
 ROBUSTNESS_PNG = "robustness.png"
+WORST_SHOWN = 5
+"""The reliability diagrams drawn larger: the attributes of largest ECE."""
+
+
+def reliability_files(protocol: str) -> tuple[str, str, str]:
+    """The per-attribute calibration table, the grid and the worst-five figure of ``protocol``."""
+    return (
+        f"calibration_{protocol}.csv",
+        f"reliability_{protocol}.png",
+        f"reliability_worst_{protocol}.png",
+    )
 
 
 def training_data_config(description: ModelDescription, root: Path) -> DataConfig:
@@ -89,4 +103,36 @@ def write_robustness(
     return {
         "robustness_csv": out / ROBUSTNESS_CSV,
         "robustness_png": _save(figure, out / ROBUSTNESS_PNG),
+    }
+
+
+def write_calibration(
+    protocol: str,
+    labels: np.ndarray,
+    probabilities: Mapping[str, np.ndarray],
+    measured: Mapping[str, CalibrationMetrics],
+    out: Path,
+) -> dict[str, Path]:
+    """``calibration_<P>.csv`` (per attribute ECE, MCE, Brier, NLL and ECE floor of each entry of
+    ``measured``, e.g. "raw" and "calibrated"), ``reliability_<P>.png`` (every attribute) and
+    ``reliability_worst_<P>.png`` (the :data:`WORST_SHOWN` of largest ECE in the last entry)."""
+    table, grid, worst = (out / name for name in reliability_files(protocol))
+    last = list(measured.values())[-1]
+    measures = MEASURES
+    with table.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["attribute", *(f"{m}_{kind}" for kind in measured for m in measures)])
+        for k, name in enumerate(last.attributes):
+            values = [getattr(c, m)[k] for c in measured.values() for m in measures]
+            writer.writerow([name, *(f"{v:.6f}" for v in values)])
+    names = last.attributes
+    shown = [names[k] for k in np.argsort(-last.ece, kind="stable")[:WORST_SHOWN]]
+    return {
+        f"calibration_{protocol}": table,
+        f"reliability_{protocol}": _save(
+            reliability_figure(labels, probabilities, names, names), grid
+        ),
+        f"reliability_worst_{protocol}": _save(
+            reliability_figure(labels, probabilities, names, shown, columns=WORST_SHOWN), worst
+        ),
     }

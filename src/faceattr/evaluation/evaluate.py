@@ -3,12 +3,19 @@
 The model is scored on the materialised test sets (A, C, D, T) at its own input size, with
 per-attribute thresholds tuned on the validation split's protocol A crops (or the model's stored
 thresholds, or 0.5), beside the majority and minority baselines fitted on the training labels.
+Its probabilities go through a per-attribute calibration fitted on the same validation scores
+(``calibrate``; by default only for a model without one), the thresholds tuned on the calibrated
+scale; calibration error before and after, reliability diagrams and the risk-coverage curve of
+an abstention band are measured on every protocol.
 :func:`write_eval` writes the evaluation folder::
 
     eval.json                      every metric (format "faceattr-eval", version 1)
     predictions.npz                image_ids, labels, prob_<P>, decisions_<P>, views_C, thresholds
     error_table.csv / .md          seed 003 Table 7.1: error per attribute x protocol + majority
     classification_report_<P>.csv  seed 004's report per protocol
+    calibration_<P>.csv            ECE, MCE, Brier, NLL per attribute, raw and calibrated
+    reliability_<P>.png            reliability diagrams of every attribute (+ _worst_: five larger)
+    risk_coverage_<P>.csv          coverage and accuracy per abstention band and attribute
 
 Protocols are materialised once into ``$FACEATTR_CACHE/protocols/<name>-<hash>`` (default
 ``~/.cache/faceattr``), keyed by the dataset root, image set, split, crop size, image limit and
@@ -20,9 +27,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -31,9 +39,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from faceattr.attributes import attribute_indices
-from faceattr.data.celeba import CelebA, ImageSet, cache_home, load_celeba
-from faceattr.evaluation.analyses import model_robustness, write_robustness, write_slices
+from faceattr.data.celeba import SPLIT_CODES, CelebA, ImageSet, cache_home, load_celeba
+from faceattr.data.landmarks import detect_landmarks
+from faceattr.evaluation.analyses import (
+    model_robustness,
+    write_calibration,
+    write_robustness,
+    write_slices,
+)
 from faceattr.evaluation.baselines import BaselineScores, LabelArray, baseline_scores
+from faceattr.evaluation.calibration import (
+    MIN_ROWS,
+    CalibrationFit,
+    CalibrationMetrics,
+    calibration_metrics,
+    fit_calibration,
+)
 from faceattr.evaluation.cost import ModelCost, model_cost
 from faceattr.evaluation.metrics import (
     AttributeMetrics,
@@ -51,6 +72,7 @@ from faceattr.evaluation.protocols import (
 )
 from faceattr.evaluation.robustness import RobustnessCurve
 from faceattr.evaluation.scoring import ProtocolScores, score_protocol
+from faceattr.evaluation.selective import RiskCoverage, risk_coverage, write_risk_coverage
 from faceattr.evaluation.slices import SliceTable, slice_metrics
 from faceattr.evaluation.thresholds import (
     DEFAULT_THRESHOLD,
@@ -58,6 +80,7 @@ from faceattr.evaluation.thresholds import (
     tune_thresholds,
 )
 from faceattr.models import AttributeModel
+from faceattr.models.calibration import Calibration
 from faceattr.training.batch import CropSpec
 from faceattr.training.checkpoint import (
     DESCRIPTION_FILE,
@@ -67,6 +90,7 @@ from faceattr.training.checkpoint import (
     save_thresholds,
 )
 
+log = logging.getLogger(__name__)
 EVAL_FORMAT = "faceattr-eval"
 EVAL_VERSION = 1
 EVAL_FILE = "eval.json"
@@ -122,12 +146,42 @@ class ProtocolResult:
     """A model's scores, decisions and metrics on one protocol."""
 
     scores: ProtocolScores
+    """The probabilities decided on: calibrated when the evaluation calibrates."""
     decisions: LabelArray
     metrics: AttributeMetrics
+    raw: ProtocolScores
+    """The model's own probabilities, before calibration."""
+    calibration: dict[str, CalibrationMetrics]
+    """"raw" and, when calibrated, "calibrated": ECE, MCE, Brier and NLL."""
+    risk_coverage: RiskCoverage
+    """Of the decided probabilities (protocol C: their mean over the views)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """eval.json's entry: description, count and every metric."""
-        return {"description": DESCRIPTIONS[self.scores.name], **self.metrics.to_dict()}
+        """eval.json's entry: description, count, every metric, calibration and risk-coverage."""
+        return {
+            "description": DESCRIPTIONS[self.scores.name],
+            **self.metrics.to_dict(),
+            "calibration": {kind: m.to_dict() for kind, m in self.calibration.items()},
+            "risk_coverage": self.risk_coverage.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class CalibrationUse:
+    """The calibration applied, and where it came from."""
+
+    source: str
+    """"fitted on val-A", "model" (stored in model.json) or "none"."""
+    calibration: Calibration | None
+    fit: CalibrationFit | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """eval.json's ``calibration``: source, method per attribute and the fit's choice."""
+        return {
+            "source": self.source,
+            "methods": None if self.calibration is None else list(self.calibration.methods),
+            **({"fit": self.fit.to_dict()} if self.fit is not None else {}),
+        }
 
 
 @dataclass(frozen=True)
@@ -145,9 +199,14 @@ class EvalResult:
     """The model's crop rule, which every protocol cut."""
     attributes: tuple[str, ...]
     thresholds: Thresholds
+    calibration: CalibrationUse
     cost: ModelCost
     baselines: BaselineScores
+    baseline_rows: str
+    """Which training labels the baselines were fitted on."""
     protocols: dict[str, ProtocolResult]
+    whole_image: dict[str, int] = field(default_factory=dict)
+    """Protocol -> images cut whole, for want of landmarks and boxes (empty: none)."""
     slices: SliceTable | None = None
     """Per-attribute accuracy within subgroups, on the first protocol (``--slices``)."""
     robustness: dict[str, RobustnessCurve] | None = None
@@ -172,8 +231,10 @@ class EvalResult:
                 "source": self.thresholds.source,
                 "values": self.thresholds.values.tolist(),
             },
+            "calibration": self.calibration.to_dict(),
             "cost": self.cost.to_dict(),
             "baselines": {
+                "fitted_on": self.baseline_rows,
                 "majority": {
                     "accuracy": self.baselines.majority_accuracy.tolist(),
                     "f1": self.baselines.majority_f1.tolist(),
@@ -185,6 +246,7 @@ class EvalResult:
                 "positive_class": self.baselines.positive_class.tolist(),
             },
             "protocols": {name: result.to_dict() for name, result in self.protocols.items()},
+            "whole_image": self.whole_image,
             **({"slices": self.slices.to_dict()} if self.slices is not None else {}),
             **(
                 {"robustness": {kind: c.to_dict() for kind, c in self.robustness.items()}}
@@ -213,14 +275,23 @@ def error_table(
     return header, rows
 
 
-def fit_baselines(data: CelebA, labels: LabelArray, attributes: Sequence[str]) -> BaselineScores:
-    """The majority and minority estimators fitted on the present training images of ``data``
-    and scored on ``labels`` ``(N, K)`` (columns ``attributes``)."""
+def fit_baselines(
+    data: CelebA, labels: LabelArray, attributes: Sequence[str]
+) -> tuple[BaselineScores, str]:
+    """The majority and minority estimators fitted on the training labels of ``data`` and scored
+    on ``labels`` ``(N, K)`` (columns ``attributes``), and which rows they were fitted on: those
+    of the present training images, else (no training image on disk: they need only the labels)
+    every training row of the annotation files."""
     train_rows = data.split_indices("train")
+    rows = f"the {len(train_rows):,} present training images"
     if len(train_rows) == 0:
-        raise ValueError(f"{data.root}: no training images present to fit the baselines on")
+        assert data.partition is not None  # split_indices raised otherwise
+        train_rows = np.flatnonzero(data.partition == SPLIT_CODES["train"])
+        rows = f"the labels of all {len(train_rows):,} training rows (no training image present)"
+        if len(train_rows) == 0:
+            raise ValueError(f"{data.root}: the partition file has no training row")
     columns = attribute_indices(list(attributes))
-    return baseline_scores(data.labels[train_rows][:, columns], labels, list(attributes))
+    return baseline_scores(data.labels[train_rows][:, columns], labels, list(attributes)), rows
 
 
 @dataclass(frozen=True)
@@ -307,6 +378,16 @@ def parse_protocols(protocols: str | Sequence[str]) -> tuple[str, ...]:
     return chosen
 
 
+def without_geometry(data: CelebA, split: str, limit: int | None) -> NDArray[np.intp]:
+    """Rows of ``split``'s present images (the first ``limit``) with neither landmarks nor box."""
+    rows = data.split_indices(split)[:limit]
+    known = np.zeros(len(rows), dtype=bool)
+    for geometry in (data.landmarks, data.boxes):
+        if geometry is not None:
+            known |= np.isfinite(geometry[rows].reshape(len(rows), -1)).all(axis=1)
+    return rows[~known]
+
+
 def data_root_of(description: ModelDescription, root: str | Path | None) -> Path:
     """``root``, else the ``data.root`` the model was trained on; it must exist."""
     trained = description.config.get("data", {}).get("root")
@@ -318,28 +399,71 @@ def data_root_of(description: ModelDescription, root: str | Path | None) -> Path
     return chosen
 
 
-def choose_thresholds(
+def validation_scores(
     model: AttributeModel,
-    description: ModelDescription,
     data: CelebA,
     image_set: ImageSet,
-    tune: Tune,
+    crop: CropSpec,
     options: ScoringOptions,
+) -> ProtocolScores:
+    """The model's raw probabilities on the validation split's protocol A, cut by ``crop``."""
+    if len(data.split_indices("val")) == 0:
+        raise ValueError(f"{data.root}: no validation images present to tune or calibrate on")
+    folder = cached_protocols(data, image_set, "val", crop, ["A"], options.limit, options.progress)
+    return score_protocol(
+        model, load_protocol(folder, "A"), options.batch_size, options.device, options.progress
+    )
+
+
+def choose_calibration(
+    description: ModelDescription,
+    calibrate: bool | None,
+    tune: Tune,
+    validation: ProtocolScores | None,
+) -> CalibrationUse:
+    """A calibration fitted on ``validation`` (``calibrate`` True, or None for a model without
+    one; none when it holds fewer than ``MIN_ROWS`` images), the model's stored one (None), or
+    none (False)."""
+    fit = calibrate is True or (calibrate is None and description.calibration is None)
+    if fit and tune != "none":
+        assert validation is not None
+        if len(validation.labels) < MIN_ROWS:
+            count = len(validation.labels)
+            return CalibrationUse(f"none ({count} val images, fewer than {MIN_ROWS})", None)
+        fitted = fit_calibration(
+            validation.labels, validation.probabilities, validation.attributes, "val-A"
+        )
+        return CalibrationUse("fitted on val-A", fitted.calibration, fitted)
+    if tune == "none" and (calibrate is True or (calibrate is False and description.calibration)):
+        raise ValueError(
+            "--tune none keeps the stored thresholds, which belong to the stored calibration: "
+            "leave --calibrate/--no-calibrate out, or tune the thresholds again"
+        )
+    if calibrate is False or description.calibration is None:
+        return CalibrationUse("none", None)
+    return CalibrationUse("model", description.calibration)
+
+
+def calibrated(scores: ProtocolScores, calibration: Calibration | None) -> ProtocolScores:
+    """``scores`` with every view's probabilities through ``calibration`` (None: unchanged)."""
+    if calibration is None:
+        return scores
+    return replace(scores, view_probabilities=calibration.apply(scores.view_probabilities))
+
+
+def choose_thresholds(
+    description: ModelDescription, tune: Tune, validation: ProtocolScores | None
 ) -> Thresholds:
-    """Thresholds tuned on the validation split's protocol A (``tune`` "f1"/"accuracy"), else
+    """Thresholds tuned on the (calibrated) validation scores (``tune`` "f1"/"accuracy"), else
     the model's stored ones, else 0.5 for every attribute."""
     if tune == "none":
         if description.thresholds is not None:
             return Thresholds("model", np.asarray(description.thresholds, dtype=np.float64))
-        return Thresholds(str(DEFAULT_THRESHOLD), np.full(len(model.attributes), DEFAULT_THRESHOLD))
-    if len(data.split_indices("val")) == 0:
-        raise ValueError(f"{data.root}: no validation images present to tune thresholds on")
-    crop = CropSpec.of_config(description.config.get("data", {}), model.input_config.size)
-    folder = cached_protocols(data, image_set, "val", crop, ["A"], options.limit, options.progress)
-    scores = score_protocol(
-        model, load_protocol(folder, "A"), options.batch_size, options.device, options.progress
-    )
-    return Thresholds(f"val-{tune}", tune_thresholds(scores.labels, scores.probabilities, tune))
+        count = len(description.attributes)
+        return Thresholds(str(DEFAULT_THRESHOLD), np.full(count, DEFAULT_THRESHOLD))
+    assert validation is not None
+    values = tune_thresholds(validation.labels, validation.probabilities, tune)
+    return Thresholds(f"val-{tune}", values)
 
 
 def evaluate_model(
@@ -354,14 +478,19 @@ def evaluate_model(
     options: ScoringOptions = ScoringOptions(),
     slices: bool = True,
     robustness: bool = False,
+    calibrate: bool | None = None,
+    detect: bool = False,
 ) -> EvalResult:
     """Score the model of ``target`` (a run or export folder) on ``protocols`` of ``split``.
 
     ``root`` defaults to the model's ``data.root``; ``protocol_dir`` (``faceattr data
-    protocols``) replaces the cached protocols; ``tune`` picks the thresholds (see
-    :func:`choose_thresholds`), written into the export's model.json when ``save_tuned``;
+    protocols``) replaces the cached protocols; ``calibrate`` picks the calibration (see
+    :func:`choose_calibration`) and ``tune`` the thresholds on its scale (see
+    :func:`choose_thresholds`), both written into the export's model.json when ``save_tuned``;
     ``slices`` adds the subgroup accuracies of the first protocol, ``robustness`` the curves
     under test-time rotation, scale and shift (the split's faces as the model was trained on).
+    Images of the split without landmarks or a box are cut whole for every protocol: a warning
+    says so, or ``detect`` runs the face detector first (``faceattr data landmarks``).
     """
     if tune not in TUNE_CHOICES:
         raise ValueError(f"unknown tuning {tune!r}; choose from {', '.join(TUNE_CHOICES)}")
@@ -375,6 +504,19 @@ def evaluate_model(
     data_root = data_root_of(description, root)
     image_set: ImageSet = description.config.get("data", {}).get("image_set", "align")
     data = load_celeba(data_root, image_set=image_set)
+    lacking = len(without_geometry(data, split, options.limit))
+    if lacking and detect:
+        detect_landmarks(data_root, image_set, progress=options.progress)
+        data = load_celeba(data_root, image_set=image_set)
+    elif lacking:
+        log.warning(
+            "%d %s images of %s have no landmarks or box: they are scored as whole images "
+            "(run `faceattr data landmarks %s` or pass --detect)",
+            lacking,
+            split,
+            data_root,
+            data_root,
+        )
     crop = CropSpec.of_config(description.config.get("data", {}), (height, width))
     if protocol_dir is None:
         folder = cached_protocols(
@@ -383,26 +525,44 @@ def evaluate_model(
     else:
         folder = Path(protocol_dir)
         check_protocol_dir(folder, split, crop)
-    thresholds = choose_thresholds(model, description, data, image_set, tune, options)
+    validation = (
+        None if tune == "none" else validation_scores(model, data, image_set, crop, options)
+    )
+    use = choose_calibration(description, calibrate, tune, validation)
+    thresholds = choose_thresholds(
+        description, tune, None if validation is None else calibrated(validation, use.calibration)
+    )
     if save_tuned and thresholds.source.startswith("val-"):
-        save_thresholds(resolved.model_dir, thresholds.values.tolist(), thresholds.source)
+        save_thresholds(
+            resolved.model_dir, thresholds.values.tolist(), thresholds.source, use.calibration
+        )
     results: dict[str, ProtocolResult] = {}
     slice_table = None
     for name in chosen:
         protocol = load_protocol(folder, name)
         if len(protocol) == 0:
             raise ValueError(f"{folder}: protocol {name} holds no images")
-        scores = score_protocol(
-            model, protocol, options.batch_size, options.device, options.progress
-        )
+        raw = score_protocol(model, protocol, options.batch_size, options.device, options.progress)
+        scores = calibrated(raw, use.calibration)
         decisions = scores.decisions(thresholds.values)
         metrics = attribute_metrics(scores.labels, decisions, model.attributes)
-        results[name] = ProtocolResult(scores, decisions, metrics)
+        measured = {"raw": calibration_metrics(raw.labels, raw.probabilities, model.attributes)}
+        if use.calibration is not None:
+            measured["calibrated"] = calibration_metrics(
+                scores.labels, scores.probabilities, model.attributes
+            )
+        curve = risk_coverage(
+            scores.labels, scores.probabilities, thresholds.values, tuple(model.attributes)
+        )
+        results[name] = ProtocolResult(scores, decisions, metrics, raw, measured, curve)
         if slices and slice_table is None:
             slice_table = slice_metrics(
                 scores.labels, decisions, model.attributes, all_labels=protocol.labels
             )
     test_labels = next(iter(results.values())).scores.labels
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())["protocols"]
+    whole = {p: int(manifest[p]["crop_counts"]["whole_image"]) for p in chosen}
+    baselines, baseline_rows = fit_baselines(data, test_labels, model.attributes)
     curves = None
     if robustness:
         curves = model_robustness(
@@ -410,7 +570,17 @@ def evaluate_model(
         )
     return EvalResult(
         command=equivalent_command(
-            target, root, chosen, split, tune, protocol_dir, save_tuned, options, slices, robustness
+            target,
+            root,
+            chosen,
+            split,
+            tune,
+            protocol_dir,
+            save_tuned,
+            options,
+            slices,
+            robustness,
+            calibrate,
         ),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         target=resolved,
@@ -421,9 +591,12 @@ def evaluate_model(
         crop=crop,
         attributes=tuple(model.attributes),
         thresholds=thresholds,
+        calibration=use,
         cost=model_cost(model),
-        baselines=fit_baselines(data, test_labels, model.attributes),
+        baselines=baselines,
+        baseline_rows=baseline_rows,
         protocols=results,
+        whole_image={p: n for p, n in whole.items() if n},
         slices=slice_table,
         robustness=curves,
     )
@@ -440,6 +613,7 @@ def equivalent_command(
     options: ScoringOptions,
     slices: bool = True,
     robustness: bool = False,
+    calibrate: bool | None = None,
 ) -> str:
     """The ``faceattr evaluate`` command line that repeats an evaluation."""
     words = ["faceattr", "evaluate", str(target), "--protocols", ",".join(protocols)]
@@ -458,6 +632,8 @@ def equivalent_command(
         words.append("--no-slices")
     if robustness:
         words.append("--robustness")
+    if calibrate is not None:
+        words.append("--calibrate" if calibrate else "--no-calibrate")
     return shlex.join(words)
 
 
@@ -477,6 +653,29 @@ def format_error_table(result: EvalResult) -> str:
     names = ["attribute", *(h.removeprefix("error_") for h in header[1:])]
     cells = [[str(row[0]), *(f"{100 * float(v):.2f}" for v in row[1:])] for row in rows]
     return markdown_table(names, cells)
+
+
+def format_calibration(result: EvalResult) -> str:
+    """Console lines: the calibration used, and per protocol the mean ECE (and NLL) before and
+    after it and the risk-coverage area."""
+    use = result.calibration
+    lines = [f"calibration: {use.source}"]
+    if use.calibration is not None:
+        methods = use.calibration.methods
+        wins = ", ".join(f"{m} {methods.count(m)}" for m in dict.fromkeys(methods))
+        lines[0] += f" ({wins})"
+    for name, protocol in result.protocols.items():
+        parts = [
+            f"{kind} ECE {m.mean()['ece']:.4f} NLL {m.mean()['nll']:.4f}"
+            for kind, m in protocol.calibration.items()
+        ]
+        bins = protocol.calibration["raw"].bins
+        area = protocol.risk_coverage.area.mean()
+        lines.append(
+            f"  {name}: mean over attributes ({bins} equal-mass bins): {'; '.join(parts)}; "
+            f"risk-coverage area {area:.4f}"
+        )
+    return "\n".join(lines)
 
 
 def read_eval_json(file: str | Path) -> dict[str, Any]:
@@ -510,6 +709,8 @@ def write_eval(result: EvalResult, out: str | Path) -> dict[str, Path]:
     }
     for name, protocol in result.protocols.items():
         arrays[f"prob_{name}"] = protocol.scores.probabilities
+        if protocol.raw is not protocol.scores:
+            arrays[f"raw_prob_{name}"] = protocol.raw.probabilities
         arrays[f"decisions_{name}"] = protocol.decisions
         if protocol.scores.view_probabilities.shape[1] > 1:
             arrays[f"views_{name}"] = protocol.scores.view_probabilities
@@ -527,6 +728,15 @@ def write_eval(result: EvalResult, out: str | Path) -> dict[str, Path]:
         path = out / f"classification_report_{name}.csv"
         written[f"classification_report_{name}"] = write_classification_report(
             protocol.metrics, path
+        )
+        curves = {"raw": protocol.raw.probabilities}
+        if protocol.raw is not protocol.scores:
+            curves["calibrated"] = protocol.scores.probabilities
+        written.update(
+            write_calibration(name, protocol.scores.labels, curves, protocol.calibration, out)
+        )
+        written[f"risk_coverage_{name}"] = write_risk_coverage(
+            protocol.risk_coverage, out / f"risk_coverage_{name}.csv"
         )
     if result.slices is not None:
         written.update(write_slices(result.slices, out))

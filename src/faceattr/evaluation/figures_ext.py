@@ -1,18 +1,20 @@
-"""Figures of the error slices and the robustness curves, for the evaluation report.
+"""Figures of the error slices, the robustness curves and the reliability diagrams, for the
+evaluation report.
 
-Both return a matplotlib :class:`~matplotlib.figure.Figure` built without pyplot (no display,
+Each returns a matplotlib :class:`~matplotlib.figure.Figure` built without pyplot (no display,
 no global state); save one with ``FigureCanvasAgg(figure).print_png(path)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from faceattr.evaluation.calibration import BINS, reliability_bins
 from faceattr.evaluation.robustness import IDENTITY, TRANSFORM_KINDS, UNITS, RobustnessCurve
 from faceattr.evaluation.slices import SliceTable
 
@@ -68,4 +70,36 @@ def robustness_figure(curves: Mapping[str, Mapping[str, RobustnessCurve]]) -> Fi
         axes.grid(alpha=0.3)
     panels[0].set_ylabel("mean accuracy")
     panels[-1].legend(fontsize=8)
+    return figure
+
+
+def reliability_figure(
+    labels: np.ndarray,
+    curves: Mapping[str, np.ndarray],
+    attributes: Sequence[str],
+    shown: Sequence[str],
+    columns: int = 8,
+) -> Figure:
+    """Reliability diagrams of the attributes ``shown``: per panel, the frequency of positives
+    against the mean probability of each of :data:`BINS` equal-mass bins, one line per entry of
+    ``curves`` (name -> ``(N, K)`` probabilities, columns ``attributes`` as in ``labels``); the
+    dotted diagonal is a calibrated model."""
+    rows = -(-len(shown) // columns)
+    side = 1.9 if columns > 4 else 3.0
+    figure = Figure(figsize=(side * columns, side * rows + 0.5), layout="constrained")
+    colours = ("#999", "#19d", "#d71")
+    for panel, name in enumerate(shown):
+        axes = figure.add_subplot(rows, columns, panel + 1)
+        k = list(attributes).index(name)
+        axes.plot([0, 1], [0, 1], color="black", linewidth=0.6, linestyle=":")
+        for (label, probabilities), colour in zip(curves.items(), colours, strict=False):
+            diagram = reliability_bins(labels[:, k], probabilities[:, k], BINS)
+            axes.plot(diagram.confidence, diagram.frequency, marker=".", color=colour, label=label)
+        axes.set(xlim=(0, 1), ylim=(0, 1), xticks=[0, 0.5, 1], yticks=[0, 0.5, 1])
+        axes.set_title(name.replace("_", " "), fontsize=9)
+        axes.tick_params(labelsize=7)
+        if panel == 0:
+            axes.legend(fontsize=7, loc="upper left")
+    figure.supxlabel(f"mean probability ({BINS} equal-mass bins)", fontsize=9)
+    figure.supylabel("frequency of the attribute", fontsize=9)
     return figure

@@ -20,7 +20,7 @@ from faceattr.attributes import attribute_indices
 from faceattr.evaluation.baselines import LabelArray
 from faceattr.evaluation.protocols import ProtocolSet, majority_vote
 from faceattr.evaluation.thresholds import ThresholdArray, apply_thresholds
-from faceattr.models import AttributeModel, InputConfig
+from faceattr.models import AttributeModel, InputConfig, cpu_batches
 from faceattr.training.transform import to_grayscale
 
 
@@ -74,7 +74,8 @@ def score_protocol(
     device: str = "auto",
     progress: bool = True,
 ) -> ProtocolScores:
-    """Probabilities of ``model`` on every view of ``protocol`` (``batch_size`` views a batch)."""
+    """Probabilities of ``model`` on every view of ``protocol`` (``batch_size`` views a batch,
+    run through the model :data:`~faceattr.models.CPU_BATCH` at a time on a CPU)."""
     if batch_size <= 0:
         raise ValueError(f"batch size must be positive, got {batch_size}")
     size = model.input_config.size
@@ -92,7 +93,8 @@ def score_protocol(
         for start in tqdm(starts, desc=f"protocol {protocol.name}", disable=not progress):
             views = protocol.batch(slice(start, start + per_batch))  # (B, V, S, S, 3)
             flat = torch.tensor(views.reshape(-1, *views.shape[2:]), device=target)
-            scores = model.probabilities(views_to_input(flat, model.input_config))
+            inputs = views_to_input(flat, model.input_config)
+            scores = torch.cat([model.probabilities(part) for part in cpu_batches(inputs)])
             chunks.append(scores.float().cpu().numpy().reshape(len(views), protocol.views, -1))
     columns = attribute_indices(model.attributes)
     return ProtocolScores(

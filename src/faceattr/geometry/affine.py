@@ -89,3 +89,8 @@ def similarity_matrix(
     crop_centre = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
     translation = crop_centre - np.einsum("nij,nj->ni", linear, center)
     return np.concatenate([linear, translation[:, :, None]], axis=2)
+
+
+def matrix_scale(matrices: np.ndarray) -> float:
+    """The mean linear scale (square root of the determinant) of ``(N, 2, 3)`` matrices."""
+    return float(np.sqrt(np.abs(np.linalg.det(np.asarray(matrices)[:, :, :2]))).mean())

@@ -1,7 +1,8 @@
 """A trained model as an ONNX file, and onnxruntime running it behind the predictor.
 
 :class:`PredictionGraph` is what prediction computes from a normalised batch: per-attribute
-probabilities and the L2-normalised embedding. PyTorch runs it directly; :func:`export_onnx` writes
+probabilities (calibrated by the model's stored calibration, when it has one) and the
+L2-normalised embedding. PyTorch runs it directly; :func:`export_onnx` writes
 it to ``out.onnx`` (dynamic batch axis) with the model's description beside it as ``out.json``, and
 :class:`OnnxNetwork` runs that file on onnxruntime's CPU provider, so
 ``Predictor.from_checkpoint("out.onnx")`` pre-processes exactly as the PyTorch path does.
@@ -21,6 +22,7 @@ from torch import nn
 
 from faceattr.defaults import DEFAULT_OPSET
 from faceattr.models import AttributeModel, logits_to_probabilities
+from faceattr.models.calibration import Calibration
 from faceattr.training.atomic import atomic_write
 from faceattr.training.checkpoint import (
     ModelDescription,
@@ -36,16 +38,20 @@ OUTPUT_NAMES = ("probabilities", "embedding")
 
 class PredictionGraph(nn.Module):
     """``images (N, C, H, W)`` normalised -> ``(probabilities (N, K), embedding (N, D))``, the
-    embedding L2-normalised: what both prediction backends compute."""
+    probabilities through ``calibration`` when given, the embedding L2-normalised: what both
+    prediction backends compute."""
 
-    def __init__(self, model: AttributeModel) -> None:
+    def __init__(self, model: AttributeModel, calibration: Calibration | None = None) -> None:
         super().__init__()
         self.model = model
+        self.calibration = None if calibration is None else calibration.layer()
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Probabilities and unit-length embeddings of a normalised batch."""
         logits, features = self.model.logits_and_features(images)
         probabilities = logits_to_probabilities(logits, self.model.head_type)
+        if self.calibration is not None:
+            probabilities = self.calibration(probabilities)
         return probabilities, F.normalize(features.flatten(1), dim=1)
 
 
@@ -69,7 +75,8 @@ def export_onnx(
     checkpoint: str | Path, out: str | Path, opset: int = DEFAULT_OPSET, batch: int = 2
 ) -> OnnxExport:
     """Export the model at ``checkpoint`` (see ``load_checkpoint``) to ``out`` (ONNX, dynamic
-    batch axis; inputs ``images``, outputs ``probabilities`` and ``embedding``) and its
+    batch axis; inputs ``images``, outputs ``probabilities``, calibrated inside the graph when the
+    model has a calibration, and ``embedding``) and its
     description to ``out`` with ``.json``; then run a random batch of ``batch`` images through
     both and report the largest output difference.
 
@@ -81,7 +88,7 @@ def export_onnx(
         raise ValueError(f"the ONNX file must end in .onnx, got {out}")
     model = load_checkpoint(checkpoint)
     description = load_description(checkpoint)
-    graph = PredictionGraph(model).eval()
+    graph = PredictionGraph(model, description.calibration).eval()
     height, width = model.input_config.size
     example = torch.randn(batch, model.input_config.channels, height, width)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from faceattr.data.cache_prepare import loose_crop_matrices
 from faceattr.data.cache_writer import warp_to_uint8
+from faceattr.evaluation.selective import unsure
 from faceattr.evaluation.thresholds import DEFAULT_THRESHOLD
 from faceattr.geometry import (
     ALIGNED_IMAGE_SIZE,
@@ -32,6 +33,7 @@ from faceattr.geometry import (
     aligned_frame_matrices,
     compose,
 )
+from faceattr.geometry.affine import matrix_scale
 from faceattr.geometry.jitter import AffactJitter
 from faceattr.geometry.opencv_pixels import source_windows
 from faceattr.inference.detection import Detection, FaceDetector, create_detector, main_face
@@ -44,7 +46,8 @@ from faceattr.inference.images import (
 )
 from faceattr.inference.onnx import OnnxNetwork, PredictionGraph, load_onnx_description
 from faceattr.inference.shipped import model_path
-from faceattr.models import AttributeModel, InputConfig
+from faceattr.models import AttributeModel, InputConfig, cpu_batches
+from faceattr.models.calibration import Calibration
 from faceattr.training.batch import CropSpec, FaceBatch
 from faceattr.training.checkpoint import ModelDescription, load_checkpoint, load_description
 from faceattr.training.config import DataConfig
@@ -79,6 +82,8 @@ class FacePrediction:
     """``(D,)`` float32, the L2-normalised backbone features."""
     crop: np.ndarray | None = None
     """The aligned model input, uint8 ``(H, W, C)``, when asked for."""
+    abstain: float = 0.0
+    """Band around each threshold within which an attribute is reported unsure (0: never)."""
 
     @property
     def decisions(self) -> np.ndarray:
@@ -86,22 +91,35 @@ class FacePrediction:
         decides (``apply_thresholds``)."""
         return self.probabilities > self.thresholds
 
+    @property
+    def unsure(self) -> np.ndarray:
+        """``(K,)`` bool: probability strictly within :attr:`abstain` of the threshold."""
+        return unsure(self.probabilities, self.thresholds, self.abstain)
+
+    def rows(self) -> list[tuple[str, float, float, bool, bool]]:
+        """Per attribute: name, probability, threshold, decision and whether it is unsure."""
+        return [
+            (name, float(p), float(t), bool(d), bool(u))
+            for name, p, t, d, u in zip(
+                self.attributes,
+                self.probabilities,
+                self.thresholds,
+                self.decisions,
+                self.unsure,
+                strict=True,
+            )
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: box, landmarks, detection score and per attribute its probability,
-        threshold and decision (no embedding, no crop)."""
+        threshold, decision and whether it is unsure (no embedding, no crop)."""
         return {
             "box": [float(v) for v in self.box],
             "landmarks": [[float(x), float(y)] for x, y in self.landmarks],
             "detection_score": float(self.detection_score),
             "attributes": {
-                name: {"probability": float(p), "threshold": float(t), "present": bool(d)}
-                for name, p, t, d in zip(
-                    self.attributes,
-                    self.probabilities,
-                    self.thresholds,
-                    self.decisions,
-                    strict=True,
-                )
+                name: {"probability": p, "threshold": t, "present": d, "unsure": u}
+                for name, p, t, d, u in self.rows()
             },
         }
 
@@ -135,23 +153,23 @@ class Network(Protocol):
 
 
 class TorchNetwork:
-    """:class:`PredictionGraph` of a PyTorch model on ``device``, without autograd."""
+    """:class:`PredictionGraph` of a PyTorch model (and its calibration) on ``device``, without
+    autograd."""
 
-    def __init__(self, model: AttributeModel, device: torch.device) -> None:
+    def __init__(
+        self, model: AttributeModel, device: torch.device, calibration: Calibration | None
+    ) -> None:
         self.model = model.eval().to(device)
-        self.graph = PredictionGraph(self.model)
+        self.graph = PredictionGraph(self.model, calibration).to(device)
         self.device = device
 
     def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities and embeddings of a normalised batch, as float32 arrays."""
+        """Probabilities and embeddings of a normalised batch, as float32 arrays (run
+        :data:`~faceattr.models.CPU_BATCH` images at a time on a CPU)."""
         with torch.inference_mode():
-            probabilities, embedding = self.graph(images.to(self.device))
+            parts = [self.graph(part) for part in cpu_batches(images.to(self.device))]
+        probabilities, embedding = (torch.cat(outputs) for outputs in zip(*parts, strict=True))
         return probabilities.float().cpu().numpy(), embedding.float().cpu().numpy()
-
-
-def matrix_scale(matrices: np.ndarray) -> float:
-    """The mean linear scale (square root of the determinant) of ``(N, 2, 3)`` matrices."""
-    return float(np.sqrt(np.abs(np.linalg.det(np.asarray(matrices)[:, :, :2]))).mean())
 
 
 def shrink(image: np.ndarray, matrix: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -315,7 +333,11 @@ class Predictor:
         description: ModelDescription,
         device: torch.device,
         detector: str = "yunet",
+        abstain: float = 0.0,
     ) -> None:
+        if not 0.0 <= abstain < 0.5:
+            raise ValueError(f"the abstention band must be in [0, 0.5), got {abstain}")
+        self.abstain = abstain
         self.network = network
         self.description = description
         self.device = device
@@ -333,18 +355,24 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path | None = None, device: str = "auto", detector: str = "yunet"
+        cls,
+        path: str | Path | None = None,
+        device: str = "auto",
+        detector: str = "yunet",
+        abstain: float = 0.0,
     ) -> Predictor:
         """A predictor of the model at ``path``: a run folder (its ``best/``), an export folder,
         a ``.ckpt``, or an ``.onnx`` file with its ``.json`` description (onnxruntime, CPU);
-        None: the model shipped in the package."""
+        None: the model shipped in the package. ``abstain``: see :attr:`FacePrediction.unsure`."""
         path = model_path(path)
         if path.suffix == ".onnx":
             network: Network = OnnxNetwork(path)
-            return cls(network, load_onnx_description(path), torch.device("cpu"), detector)
+            onnx = load_onnx_description(path)
+            return cls(network, onnx, torch.device("cpu"), detector, abstain)
         chosen = resolve_device(device)
-        network = TorchNetwork(load_checkpoint(path), chosen)
-        return cls(network, load_description(path), chosen, detector)
+        description = load_description(path)
+        network = TorchNetwork(load_checkpoint(path), chosen, description.calibration)
+        return cls(network, description, chosen, detector, abstain)
 
     @property
     def model(self) -> AttributeModel:
@@ -438,6 +466,7 @@ class Predictor:
                 thresholds=self.thresholds,
                 embedding=embeddings[row].astype(np.float32),
                 crop=crops[row],
+                abstain=self.abstain,
             )
             for row, detection in enumerate(detections)
         ]

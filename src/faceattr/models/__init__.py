@@ -6,11 +6,13 @@ Importing this package registers the families: ``facenet_mtl`` (seed 000), ``scr
 
 from faceattr.models import backbones, facenet_mtl, scratch_cnn  # noqa: F401  (registration)
 from faceattr.models.base import (
+    CPU_BATCH,
     HEAD_TYPES,
     AttributeModel,
     HeadType,
     InputConfig,
     binary_logits,
+    cpu_batches,
     logits_to_probabilities,
 )
 from faceattr.models.finetune import param_groups, set_backbone_trainable
@@ -25,6 +27,7 @@ from faceattr.models.pretrained import (
 from faceattr.models.registry import create_model, list_models, register_model
 
 __all__ = [
+    "CPU_BATCH",
     "HEAD_TYPES",
     "INSTALLED_WEIGHTS",
     "AttributeModel",
@@ -35,6 +38,7 @@ __all__ = [
     "PretrainedMismatchError",
     "binary_logits",
     "count_parameters",
+    "cpu_batches",
     "create_model",
     "installed_weights_path",
     "list_models",

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from faceattr.data.stats import correlation_figure, dataset_stats
-from faceattr.evaluation.analyses import ROBUSTNESS_PNG, SLICES_PNG
+from faceattr.evaluation.analyses import ROBUSTNESS_PNG, SLICES_PNG, reliability_files
 from faceattr.evaluation.protocols import load_protocol
 from faceattr.report.build import ReportData
 from faceattr.report.card import model_card
@@ -363,12 +363,65 @@ def robustness_section(data: ReportData) -> Section | None:
     return Section("Robustness", tuple(blocks))
 
 
+def calibration_section(data: ReportData) -> Section | None:
+    """Calibration before and after per protocol (ECE, MCE, Brier, NLL, risk-coverage area) and
+    the reliability diagrams of the primary protocol: every attribute, then the worst five."""
+    evaluation = data.entries[0].evaluation
+    if evaluation is None or "calibration" not in evaluation.document:
+        return None
+    use = evaluation.document["calibration"]
+    protocols = evaluation.document["protocols"]
+    methods = use["methods"] or []
+    wins = ", ".join(f"{m} {methods.count(m)}" for m in dict.fromkeys(methods)) or "none"
+    bins = next(iter(protocols.values()))["calibration"]["raw"]["bins"]
+    paragraph = (
+        f"Calibration: {use['source']} (per attribute: {wins}). Expected and maximum calibration "
+        f"error over {bins} equal-mass bins, Brier score and negative log-likelihood, means over "
+        "the attributes, before (raw) and after calibration; the risk-coverage area (AURC) of "
+        "the decisions kept by their distance to the threshold."
+    )
+    rows = []
+    for name, entry in protocols.items():
+        decided = list(entry["calibration"])[-1]  # the risk-coverage curve is of these
+        for kind, measured in entry["calibration"].items():
+            mean = measured["mean"]
+            area = entry["risk_coverage"]["mean_aurc"]
+            rows.append(
+                cells(
+                    name,
+                    kind,
+                    f"{mean['ece']:.4f}",
+                    f"{mean['mce']:.3f}",
+                    f"{mean['brier']:.4f}",
+                    f"{mean['nll']:.4f}",
+                    f"{area:.4f}" if kind == decided else "",
+                )
+            )
+    table = ReportTable(
+        "Calibration, mean over the attributes",
+        ("protocol", "probabilities", "ECE", "MCE", "Brier", "NLL", "risk-coverage area"),
+        tuple(rows),
+    )
+    blocks: list[Block] = [paragraph, table]
+    primary = evaluation.primary_protocol
+    _, grid, worst = reliability_files(primary)
+    for file, caption in (
+        (grid, f"Reliability diagrams, protocol {primary}: raw (grey) and calibrated (blue)"),
+        (worst, f"The five attributes of largest ECE, protocol {primary}"),
+    ):
+        figure = stored_figure(evaluation, file, caption)
+        if figure is not None:
+            blocks.append(figure)
+    return Section("Calibration", tuple(blocks))
+
+
 SINGLE_SECTIONS: tuple[SectionRenderer, ...] = (
     model_card,
     training_section,
     baseline_section,
     protocol_section,
     classification_section,
+    calibration_section,
     correlation_section,
     slices_section,
     robustness_section,

@@ -245,7 +245,7 @@ def _start_worker(spec: WorkerSpec, devices: Any) -> None:
         torch.set_num_threads(spec.threads)
     model = spec.description.build()
     model.load_state_dict(spec.state)
-    network = TorchNetwork(model, device)
+    network = TorchNetwork(model, device, spec.description.calibration)
     _worker_predictor = Predictor(network, spec.description, device, spec.detector)
     _worker_spec = spec
 

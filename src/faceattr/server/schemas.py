@@ -34,6 +34,7 @@ class AttributeScore(BaseModel):
     probability: float = Field(ge=0, le=1)
     threshold: float = Field(ge=0, le=1)
     present: bool
+    unsure: bool = Field(description="the probability lies within --abstain of the threshold")
 
 
 class Face(BaseModel):
@@ -115,16 +116,13 @@ def box_of(box: tuple[float, float, float, float]) -> Box:
 
 def face_of(face: FacePrediction) -> Face:
     """The response model of one predicted face."""
-    scores = zip(face.attributes, face.probabilities, face.thresholds, face.decisions, strict=True)
     return Face(
         box=box_of(face.box),
         landmarks=[Point(x=float(x), y=float(y)) for x, y in face.landmarks],
         detection_score=float(face.detection_score),
         attributes=[
-            AttributeScore(
-                name=name, probability=float(p), threshold=float(t), present=bool(present)
-            )
-            for name, p, t, present in scores
+            AttributeScore(name=name, probability=p, threshold=t, present=present, unsure=doubt)
+            for name, p, t, present, doubt in face.rows()
         ],
     )
 

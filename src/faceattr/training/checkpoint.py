@@ -33,6 +33,7 @@ from safetensors.torch import load_file, save
 from faceattr.inference.shipped import model_path
 from faceattr.models import AttributeModel, HeadType, InputConfig, create_model, list_models
 from faceattr.models.base import IMAGENET_MEAN, IMAGENET_STD, Fraction, InputSize, Normalization
+from faceattr.models.calibration import Calibration
 from faceattr.models.registry import check_model_args
 from faceattr.training.atomic import atomic_write
 from faceattr.validation import one_line
@@ -90,6 +91,7 @@ class ModelFileSchema(pydantic.BaseModel):
     head_type: HeadType
     thresholds: list[Fraction] | None = None
     thresholds_source: str | None = None
+    calibration: dict[str, JsonValue] | None = None
     metrics: dict[str, float] = {}
     config: dict[str, JsonValue] = {}
     epoch: Annotated[int, Field(ge=0)] | None = None
@@ -128,7 +130,10 @@ class ModelDescription:
     input_config: InputConfig
     head_type: str
     thresholds: list[float] | None = None
-    """Per-attribute decision thresholds, once calibrated (None: 0.5)."""
+    """Per-attribute decision thresholds, once tuned (None: 0.5); on the calibrated scale when
+    there is a ``calibration``."""
+    calibration: Calibration | None = None
+    """Per-attribute probability calibration (``faceattr evaluate``), applied by every consumer."""
     metrics: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     epoch: int | None = None
@@ -166,6 +171,7 @@ class ModelDescription:
             "input_config": self.input_config.to_dict(),
             "head_type": self.head_type,
             "thresholds": self.thresholds,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "metrics": self.metrics,
             "config": self.config,
             "epoch": self.epoch,
@@ -184,13 +190,23 @@ class ModelDescription:
             checked = ModelFileSchema.model_validate(data)
         except pydantic.ValidationError as error:
             raise ModelFileError(f"{source}: {one_line(error)}") from None
+        attributes = tuple(checked.attributes)
+        try:
+            calibration = (
+                None
+                if checked.calibration is None
+                else Calibration.from_dict(checked.calibration, attributes)
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ModelFileError(f"{source}: bad calibration ({error!r})") from None
         return cls(
             model_name=checked.model_name,
             model_args=dict(checked.model_args),
-            attributes=tuple(checked.attributes),
+            attributes=attributes,
             input_config=InputConfig.from_dict(checked.input_config.model_dump()),
             head_type=checked.head_type,
             thresholds=checked.thresholds,
+            calibration=calibration,
             metrics=dict(checked.metrics),
             config=dict(checked.config),
             epoch=checked.epoch,
@@ -235,10 +251,16 @@ def export_model(
     return directory
 
 
-def save_thresholds(directory: str | Path, thresholds: Sequence[float], source: str) -> Path:
+def save_thresholds(
+    directory: str | Path,
+    thresholds: Sequence[float],
+    source: str,
+    calibration: Calibration | None,
+) -> Path:
     """Store per-attribute decision ``thresholds`` (one per attribute, in order) in the
     ``model.json`` of the export folder ``directory``, with where they came from (``source``,
-    e.g. "val-f1", kept as ``thresholds_source``); the weights are untouched."""
+    e.g. "val-f1", kept as ``thresholds_source``), and the ``calibration`` they apply to (None
+    removes a stored one): the two are always written together. The weights are untouched."""
     path = Path(directory) / DESCRIPTION_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no {DESCRIPTION_FILE} in {directory}")
@@ -249,7 +271,8 @@ def save_thresholds(directory: str | Path, thresholds: Sequence[float], source: 
         raise ValueError(
             f"{path}: {len(values)} thresholds for {len(description.attributes)} attributes"
         )
-    data.update(thresholds=values, thresholds_source=source)
+    stored = None if calibration is None else calibration.to_dict()
+    data.update(thresholds=values, thresholds_source=source, calibration=stored)
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     atomic_write(path, lambda file: file.write(text.encode()))
     return path

@@ -15,6 +15,7 @@ Batches are shuffled per epoch from ``(seed, epoch)``; under DDP each process ta
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +30,15 @@ from faceattr.data.cache_prepare import loose_crop_matrices, prepare_cache
 from faceattr.data.cache_writer import warp_to_uint8
 from faceattr.data.celeba import SPLITS, CelebA, load_celeba
 from faceattr.data.dataset import CelebADataset
-from faceattr.geometry import ALIGNED_IMAGE_SIZE
+from faceattr.geometry import ALIGNED_IMAGE_SIZE, MEAN_ALIGNED_LANDMARKS
 from faceattr.geometry.affine import Size
+from faceattr.geometry.frame import MEAN_ALIGNED_BOX
 from faceattr.training.batch import CropSpec, FaceBatch
 from faceattr.training.config import DataConfig
 from faceattr.training.crops import corners_to_boxes, loose_to_crop_matrices, to_source
 from faceattr.training.folds import assign_folds
+
+logger = logging.getLogger(__name__)
 
 
 class CachedFaces(Dataset[FaceBatch]):
@@ -179,6 +183,33 @@ def subset(positions: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(positions, limit, replace=False))
 
 
+UPSAMPLED = 1.3
+"""A model crop cut from loose crops more than this many times smaller is blurred: say so."""
+
+
+def loose_scale(crop: CropSpec, loose_size: int, margin: float) -> float:
+    """How many model-input pixels one loose-crop pixel spans along the more stretched axis, on
+    CelebA's mean aligned face (above 1 the model sees its crop upsampled, hence blurred)."""
+    landmarks = MEAN_ALIGNED_LANDMARKS[None].astype(np.float64)
+    boxes = MEAN_ALIGNED_BOX[None].astype(np.float64)
+    sizes = np.array([ALIGNED_IMAGE_SIZE], dtype=np.float64)
+    loose, _ = loose_crop_matrices(landmarks, boxes, sizes, loose_size, margin)
+    matrix = loose_to_crop_matrices(crop.matrices(landmarks, boxes, sizes), loose)[0, :, :2]
+    return float(np.linalg.svd(matrix, compute_uv=False).max())
+
+
+def warn_if_upsampled(crop: CropSpec, data: DataConfig) -> None:
+    """Log a warning naming ``data.cache_size`` when it is too small for ``crop``."""
+    scale = loose_scale(crop, data.cache_size, data.cache_margin)
+    if scale > UPSAMPLED:
+        needed = int(np.ceil(data.cache_size * scale / 8.0) * 8)
+        logger.warning(
+            f"data.cache_size={data.cache_size} is too small for the {crop.kind} crop at "
+            f"{crop.out_size[0]} px: it is upsampled {scale:.1f}x from the loose crops (blurred); "
+            f"data.cache_size={needed} keeps its detail"
+        )
+
+
 class FaceDataModule(pl.LightningDataModule):
     """Loaders of :class:`FaceBatch` for a model's ``attributes`` and input size."""
 
@@ -191,6 +222,7 @@ class FaceDataModule(pl.LightningDataModule):
         height, width = (out_size, out_size) if isinstance(out_size, int) else out_size
         self.crop = CropSpec(data.crop, (height, width), data.box_scale, data.canonical_landmarks)
         self.seed = seed
+        warn_if_upsampled(self.crop, data)
         self.splits: dict[str, FaceSplit] = {}
         self._source: PackedCache | CelebA | None = None
 

@@ -79,8 +79,9 @@ function attributeBars(face) {
   const list = element("ol", "bars");
   const sorted = [...face.attributes].sort((a, b) => b.probability - a.probability);
   for (const attribute of sorted) {
-    const row = element("li", `bar ${attribute.present ? "present" : "absent"}`);
-    row.title = `threshold ${attribute.threshold.toFixed(2)}`;
+    const state = attribute.unsure ? "unsure" : attribute.present ? "present" : "absent";
+    const row = element("li", `bar ${state}`);
+    row.title = `threshold ${attribute.threshold.toFixed(2)}${attribute.unsure ? " (unsure)" : ""}`;
     const track = element("span", "track");
     const fill = element("span", "fill");
     fill.style.width = `${100 * attribute.probability}%`;

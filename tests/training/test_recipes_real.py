@@ -1,0 +1,60 @@
+"""Every packaged recipe resolves, builds its model and takes a real training step on a handful of
+real faces (with detected landmarks and boxes), so that no recipe breaks unnoticed."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from faceattr.models.pretrained import INSTALLED_WEIGHTS, installed_weights_path
+from faceattr.training.config import list_recipes, load_config, resolve_recipe
+from faceattr.training.trainer import train
+
+
+def recipe_overrides(recipe: str) -> list[str]:
+    """What a recipe needs besides its data to run here: the model it fine-tunes (the shipped
+    one), a random start where it freezes a backbone it has no weights for, a 64x64 input for
+    the large networks (one step is what is checked, not a figure)."""
+    config = load_config(recipe, ["data.root=.", "model.init=shipped"])
+    overrides = []
+    if "init: ???" in resolve_recipe(recipe).read_text():
+        overrides.append("model.init=shipped")
+    if config.optimizer.freeze_epochs and config.model.pretrained is None:
+        overrides.append("optimizer.freeze_epochs=0")
+    size = config.model.args.get("input_size")
+    if size is not None and min(size) > 64 and config.model.init is None:
+        overrides.append("model.args.input_size=[64,64]")
+    return overrides
+
+
+@pytest.mark.parametrize("recipe", list_recipes())
+def test_every_recipe_takes_a_real_training_step(
+    recipe: str, small_detected_celeba: Path, tmp_path: Path
+) -> None:
+    pretrained = load_config(recipe, ["data.root=.", "model.init=shipped"]).model.pretrained
+    if pretrained in INSTALLED_WEIGHTS:
+        try:
+            installed_weights_path(pretrained)
+        except FileNotFoundError:
+            pytest.skip(
+                f"weights {pretrained!r} not installed: {INSTALLED_WEIGHTS[pretrained].install}"
+            )
+    settings = [
+        f"data.root={small_detected_celeba}",
+        "data.cache=null",
+        "data.workers=0",
+        "data.batch_size=8",
+        "data.limit_train=null",
+        "data.limit_val=null",
+        "trainer.epochs=1",
+        "trainer.max_minutes=null",
+        "trainer.progress=false",
+        f"trainer.output_dir={tmp_path}",
+        *recipe_overrides(recipe),
+    ]
+    result = train(load_config(recipe, settings))
+    assert result.epochs == 1
+    assert math.isfinite(result.metrics["val/loss"])
+    assert (result.best / "model.safetensors").is_file()
