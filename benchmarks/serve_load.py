@@ -11,6 +11,12 @@ GET /search requests cycling through a few queries over the index's attributes. 
 endpoint it prints the requests, errors (transport failures and non-2xx answers), p50/p95/max
 latency and requests/s. Without ``--model`` an untrained facenet-mtl (seed 000's 36x36 network) is
 exported to a temporary folder: the network's weights do not change the work a request does.
+
+Then the worst cases, each as four concurrent uploads while the server's resident memory is
+sampled (Linux ``/proc``): a 20 KB 1-bit PNG of 13,000 x 13,000 and a Radiance .hdr declaring
+12,000 x 12,000 (both over the pixel budget: 413 before decoding), and a 1-bit PNG of 7,000 x
+7,000 (49 megapixels, just under the budget: decoded). It prints the answers and the server's
+memory before and at its peak.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import itertools
 import multiprocessing
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,6 +47,8 @@ SEARCHES = (
     "Young and Smiling>0.7",
 )
 STARTUP_SECONDS = 180.0
+WORST_CASE_CLIENTS = 4
+HDR_BOMB = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 12000 +X 12000\n" + bytes(4096)
 
 
 @dataclass(frozen=True)
@@ -170,6 +179,76 @@ async def run_loads(
     return results
 
 
+def resident_mb(pid: int) -> float:
+    """The resident memory of process ``pid`` in MB (``VmRSS`` of ``/proc/PID/status``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    """The server's memory around one worst case: answers, MB before and at the peak."""
+
+    upload: str
+    statuses: list[int]
+    before_mb: float
+    peak_mb: float
+
+    def row(self) -> str:
+        """A line of the worst-case table."""
+        answers = ",".join(map(str, sorted(set(self.statuses))))
+        grown = self.peak_mb - self.before_mb
+        return (
+            f"{self.upload:<28} {answers:>8} {self.before_mb:>10.0f} {self.peak_mb:>10.0f} "
+            f"{grown:>+9.0f}"
+        )
+
+
+def worst_case_uploads() -> dict[str, bytes]:
+    """The uploads that cost the most to refuse or to decode (see the module docstring)."""
+    from faceattr.image_files import black_png
+
+    return {
+        "PNG 13000x13000 1-bit": black_png(13_000, 13_000),
+        "HDR 12000x12000": HDR_BOMB,
+        "PNG 7000x7000 (in budget)": black_png(7_000, 7_000),
+    }
+
+
+def measure_memory(base_url: str, pid: int, name: str, data: bytes) -> MemoryResult:
+    """``WORST_CASE_CLIENTS`` concurrent uploads of ``data`` while the server's memory is
+    sampled every 10 ms."""
+    before = resident_mb(pid)
+    samples = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append(resident_mb(pid))
+            time.sleep(0.01)
+
+    async def upload_all() -> list[int]:
+        async with httpx.AsyncClient(base_url=base_url, timeout=300) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post("/predict", files={"file": (name, data)})
+                    for _ in range(WORST_CASE_CLIENTS)
+                )
+            )
+        return [response.status_code for response in responses]
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        statuses = asyncio.run(upload_all())
+    finally:
+        done.set()
+        sampler.join()
+    return MemoryResult(name, statuses, before, max(samples))
+
+
 def main() -> None:
     """Start the server, load /predict (and /search with --db), print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -196,6 +275,11 @@ def main() -> None:
             queries = searches(index["attributes"]) if index and index["attributes"] else ()
             loads = run_loads(base_url, photo, queries, args.requests, args.clients)
             results = asyncio.run(loads)
+            assert server.pid is not None
+            memory = [
+                measure_memory(base_url, server.pid, name, data)
+                for name, data in worst_case_uploads().items()
+            ]
         finally:
             server.terminate()
             server.join()
@@ -209,6 +293,10 @@ def main() -> None:
     print(f"{header[0]:<9} " + " ".join(f"{h:>8}" for h in header[1:]))
     for result in results:
         print(result.row())
+    print(f"server memory under {WORST_CASE_CLIENTS} concurrent worst-case uploads:")
+    print(f"{'upload':<28} {'status':>8} {'before MB':>10} {'peak MB':>10} {'grown MB':>9}")
+    for worst in memory:
+        print(worst.row())
 
 
 if __name__ == "__main__":

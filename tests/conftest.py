@@ -4,7 +4,7 @@ CelebA folder in the real format, written through ``faceattr.data.formats``."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from faceattr.data.formats import (
     write_landmarks,
     write_partition,
 )
+from faceattr.image_files import black_png
 
 if TYPE_CHECKING:
     from faceattr.inference.predictor import Predictor
@@ -220,3 +221,38 @@ def predictor(tiny_real_model: Path) -> Predictor:
     from faceattr.inference.predictor import Predictor
 
     return Predictor.from_checkpoint(tiny_real_model, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def installed() -> Callable[[str], Path]:
+    """``installed(name)``: the file of installed weights ``name``, or a visible skip that gives
+    the command installing them."""
+    from faceattr.models.pretrained import INSTALLED_WEIGHTS, installed_weights_path
+
+    def find(name: str) -> Path:
+        try:
+            return installed_weights_path(name)
+        except FileNotFoundError:
+            pytest.skip(f"weights {name!r} not installed: {INSTALLED_WEIGHTS[name].install}")
+
+    return find
+
+
+BOMB_SIDE = 13_000
+"""Side of the bomb PNG: 169 megapixels, under Pillow's own bomb limit (179), over the budget."""
+
+
+@pytest.fixture(scope="session")
+def png_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-bit black PNG of 13,000 x 13,000 in about 20 KB."""
+    path = tmp_path_factory.mktemp("bombs") / "bomb.png"
+    path.write_bytes(black_png(BOMB_SIDE, BOMB_SIDE))
+    return path
+
+
+@pytest.fixture(scope="session")
+def hdr_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Radiance .hdr (which Pillow cannot read; OpenCV can) declaring 12,000 x 12,000."""
+    path = tmp_path_factory.mktemp("bombs") / "bomb.hdr"
+    path.write_bytes(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 12000 +X 12000\n" + b"\0" * 4096)
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,45 @@ def test_check_finds_annotations_in_extra_dirs(fake_celeba: Path, tmp_path: Path
     result = runner.invoke(app, ["data", "check", str(fake_celeba), "--annotations", str(extra)])
     assert result.exit_code == 0, result.output
     assert str(extra / name) in result.output
+
+
+LOADING_COMMANDS = {
+    "data prepare": lambda root, tmp: ["data", "prepare", str(root), "--out", str(tmp / "cache")],
+    "data stats": lambda root, tmp: ["data", "stats", str(root), "--out", str(tmp / "stats")],
+    "train": lambda root, tmp: [
+        *("train", f"data.root={root}", "model.name=facenet-mtl", "trainer.epochs=1"),
+        *("trainer.progress=false", f"trainer.output_dir={tmp / 'runs'}"),
+    ],
+}
+
+
+def test_an_error_of_data_check_stops_every_command_that_loads_the_folder(
+    fake_celeba: Path, tmp_path: Path
+) -> None:
+    """A partition naming an image the attribute file lacks: data check fails, and so does every
+    command that loads the folder, with the same finding on one line."""
+    path = fake_celeba / "list_eval_partition.txt"
+    path.write_text(path.read_text().rstrip("\n") + "\n999999.jpg 0\n")
+    finding = "list_eval_partition.txt names 1 images that list_attr_celeba.txt lacks (999999.jpg)"
+    checked = runner.invoke(app, ["data", "check", str(fake_celeba)])
+    assert checked.exit_code == 1 and f"error: {finding}" in checked.output
+    for name, arguments in LOADING_COMMANDS.items():
+        result = runner.invoke(app, arguments(fake_celeba, tmp_path))
+        assert result.exit_code in (1, 2), (name, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and finding in lines[0], (name, result.stderr)
+
+
+def test_a_warning_of_data_check_is_shown_once_by_a_loading_command(
+    fake_celeba: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (fake_celeba / "img_align_celeba" / "000002.jpg").unlink()
+    finding = "1 of 12 annotated images are missing from img_align_celeba/"
+    checked = runner.invoke(app, ["data", "check", str(fake_celeba)])
+    assert checked.exit_code == 0 and f"warning: {finding}" in checked.output
+    with caplog.at_level(logging.WARNING, logger="faceattr.data.celeba"):
+        for _ in range(2):
+            result = runner.invoke(app, LOADING_COMMANDS["data prepare"](fake_celeba, tmp_path))
+            assert result.exit_code == 0, result.output
+    shown = [r.getMessage() for r in caplog.records if finding in r.getMessage()]
+    assert len(shown) == 1, shown

@@ -37,12 +37,16 @@ def empty_index(tmp_path: Path) -> str:
         ),
         ("Male and (Smiling or", "expected an attribute name, 'not' or '(' at position 20"),
         ("Smiling > 2", "probability 2 at position 10 is outside [0, 1]"),
+        ("not " * 47 + "Male", "nests at most 12 parentheses and 'not'"),
+        (" or ".join(["Male"] * 128), "at most 64 attribute terms"),
+        ("(" * 329 + "Male" + ")" * 329, "nests at most 12 parentheses and 'not'"),
     ],
 )
 def test_bad_queries_exit_2_naming_the_problem(empty_index: str, query: str, message: str) -> None:
     result = runner.invoke(app, ["search", query, "--db", empty_index])
     assert result.exit_code == 2
     assert message in result.stderr
+    assert result.stderr.count("\n") == 1
     assert runner.invoke(app, ["search", "Male", "--db", empty_index]).stdout == "no face matches\n"
 
 

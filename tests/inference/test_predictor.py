@@ -15,8 +15,13 @@ from faceattr.data.cache_prepare import loose_crop_matrices
 from faceattr.data.cache_writer import warp_to_uint8
 from faceattr.data.celeba import CelebA
 from faceattr.geometry import MEAN_ALIGNED_LANDMARKS
-from faceattr.inference.images import ImageDecodeError
-from faceattr.inference.predictor import FaceAligner, Predictor
+from faceattr.inference.images import (
+    ImageDecodeError,
+    PixelBudgetError,
+    decode_image,
+    decode_photo,
+)
+from faceattr.inference.predictor import DRAFT_SIDE, FaceAligner, Predictor
 from faceattr.training.batch import CropSpec
 
 IMAGES = 10
@@ -133,6 +138,42 @@ def test_large_photos_are_shrunk_before_the_warp(photos: list[Path]) -> None:
     big_loose = loose(landmarks * 4 + 1.5, big)  # pixel i of the original covers 4i..4i+3
     assert np.abs(aligner.render(big, big_loose) - small).mean() < 5
     assert np.abs(warp_to_uint8(big, big_loose, 48) - small).mean() > 10
+
+
+def test_a_large_jpeg_decoded_in_draft_mode_predicts_as_in_full(
+    predictor: Predictor, photos: list[Path], tmp_path: Path
+) -> None:
+    """A CelebA photo blown up to 3560x4360 is decoded at half size (JPEG draft); the face, its
+    box and landmarks (in the full photo's pixels) and probabilities match the full decoding."""
+    original = Image.open(photos[0]).convert("RGB")
+    path = tmp_path / "large.jpg"
+    original.resize((original.width * 20, original.height * 20), Image.Resampling.BICUBIC).save(
+        path, quality=92
+    )
+    assert decode_photo(path, DRAFT_SIDE).scale == (2.0, 2.0)
+    drafted = predictor.predict(path)
+    full = predictor.predict(decode_image(path))
+    assert len(drafted) == len(full) == 1
+    width = full[0].box[2]
+    np.testing.assert_allclose(drafted[0].box, full[0].box, atol=0.03 * width)
+    np.testing.assert_allclose(drafted[0].landmarks, full[0].landmarks, atol=0.03 * width)
+    np.testing.assert_allclose(drafted[0].probabilities, full[0].probabilities, atol=0.05)
+    [result] = predictor.predict_paths([path], workers=0, progress=False)
+    assert (result.width, result.height) == (original.width * 20, original.height * 20)
+    np.testing.assert_allclose(result.faces[0].box, drafted[0].box, atol=1e-3)
+
+
+def test_an_image_over_the_pixel_budget_is_a_listed_skip(
+    predictor: Predictor, photos: list[Path], png_bomb: Path, hdr_bomb: Path
+) -> None:
+    results = list(
+        predictor.predict_paths([png_bomb, photos[0], hdr_bomb], workers=0, progress=False)
+    )
+    assert [len(r.faces) for r in results] == [0, 1, 0]
+    for skipped in (results[0], results[2]):
+        assert skipped.error is not None and "over the budget of 50" in skipped.error
+    with pytest.raises(PixelBudgetError, match="13000x13000 is 169.0 megapixels"):
+        predictor.predict(png_bomb)
 
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,14 +23,6 @@ TABBY_TIGER_PERSIAN_SIAMESE_EGYPTIAN_CAT = {281, 282, 283, 284, 285}
 ESPRESSO = 967
 
 
-def installed(name: str) -> Path:
-    """The installed file, or a visible skip telling how to install it."""
-    try:
-        return installed_weights_path(name)
-    except FileNotFoundError:
-        pytest.skip(f"weights {name!r} not installed: {INSTALLED_WEIGHTS[name].install}")
-
-
 def imagenet_top5(name: str, weights: str, classifier: tuple[str, str]) -> dict[str, set[int]]:
     """Top-5 ImageNet classes of skimage's cat and coffee photos through ``name``'s pretrained
     backbone embedding and the weights file's own (dropped) classifier."""
@@ -45,7 +38,9 @@ def imagenet_top5(name: str, weights: str, classifier: tuple[str, str]) -> dict[
     return {photo: set(classes) for photo, classes in zip(photos, top5, strict=True)}
 
 
-def test_imagenet_mobilenet_v2_loads_every_key_and_recognises_photos() -> None:
+def test_imagenet_mobilenet_v2_loads_every_key_and_recognises_photos(
+    installed: Callable[[str], Path],
+) -> None:
     path = installed("mobilenet_v2-imagenet")
     model = create_model("mobilenetv2")
     report = load_backbone_weights(model, path)
@@ -61,7 +56,7 @@ def test_imagenet_mobilenet_v2_loads_every_key_and_recognises_photos() -> None:
     assert ESPRESSO in top5["coffee"]
 
 
-def test_imagenet_efficientnet_lite0_matches_by_position() -> None:
+def test_imagenet_efficientnet_lite0_matches_by_position(installed: Callable[[str], Path]) -> None:
     installed("efficientnet_lite0-imagenet")
     top5 = imagenet_top5(
         "efficientnet-lite0", "efficientnet_lite0-imagenet", ("_fc.weight", "_fc.bias")
@@ -103,3 +98,15 @@ def test_mismatched_and_unsafe_files_are_refused(tmp_path: Path) -> None:
         read_state_dict(tmp_path / "absent.pth")
     with pytest.raises(KeyError, match="unknown installed weights"):
         installed_weights_path("resnet50-imagenet")
+
+
+def test_the_readme_test_command_installs_every_offline_weights_package() -> None:
+    """The README's second command line (which .ci/run runs) is complete on a fresh machine."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("```bash\n", 1)[1].split("```", 1)[0]
+    command = block.splitlines()[1]
+    assert command.endswith("&& pytest -q")
+    installs = [part.strip().split() for part in command.split("&&")]
+    offline = next(words for words in installs if "--no-deps" in words)
+    for spec in INSTALLED_WEIGHTS.values():
+        assert spec.distribution in offline, spec.install

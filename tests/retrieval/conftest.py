@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -128,19 +129,33 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def postgres_db(postgres_server: str) -> Iterator[str]:
-    """A fresh, empty database on the server (dropped afterwards), as a ``postgresql://`` URL."""
+@contextmanager
+def fresh_database(server: str) -> Iterator[str]:
+    """A new, empty database on ``server`` (dropped on exit), as a ``postgresql://`` URL."""
     name = f"faceattr_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(
-        sa.make_url(postgres_server).set(drivername="postgresql+psycopg"),
-        isolation_level="AUTOCOMMIT",
+        sa.make_url(server).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
     )
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
-        yield sa.make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_db(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the server (dropped afterwards), as a ``postgresql://`` URL."""
+    with fresh_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def postgres_module_db(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database shared by the tests of one module (hypothesis runs many examples
+    against one index)."""
+    with fresh_database(postgres_server) as url:
+        yield url

@@ -1,5 +1,7 @@
 """IndexStore on both backends with hand-made faces: writes, replacement, stats, model binding,
-transactions, search errors; SQLite's WAL and URLs."""
+transactions, search errors; SQLite's WAL and URLs; query complexity: queries as deep and as wide
+as the limits allow give the brute-force matches (hypothesis generates them), and any query beyond
+a limit is a `QueryError` naming it, before SQL or Python's recursion limit is reached."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from faceattr.attributes import ATTRIBUTES
 from faceattr.inference.predictor import FacePrediction
-from faceattr.retrieval.query import QueryError
+from faceattr.retrieval.query import MAX_DEPTH, MAX_TERMS, QueryError, parse_query
 from faceattr.retrieval.store import (
     FileEntry,
     FileState,
@@ -194,3 +198,124 @@ def test_database_urls(tmp_path: Path) -> None:
         IndexStore.open(str(tmp_path / "missing.db"))
     with pytest.raises(ValueError, match="cannot open the index postgresql"):
         IndexStore.open("postgresql://nobody@127.0.0.1:1/none")
+
+
+# -- query complexity ------------------------------------------------------------------------
+
+FACES = 40
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+leaves = st.builds(
+    lambda name, op, value: name if op == "" else f"{name}{op}{value:.3f}",
+    st.sampled_from(ATTRIBUTES),
+    st.sampled_from(["", ">", "<", ">=", "<="]),
+    st.floats(0.0, 1.0),
+)
+
+
+@st.composite
+def deep_queries(draw: st.DrawFn, depth: int) -> str:
+    """``depth`` levels of ``not`` and parentheses (around ``and``/``or`` with a leaf)."""
+    text = draw(leaves)
+    for _ in range(depth):
+        kind = draw(st.sampled_from(["not", "and", "or"]))
+        text = f"not {text}" if kind == "not" else f"({draw(leaves)} {kind} {text})"
+    return text
+
+
+@st.composite
+def wide_queries(draw: st.DrawFn, terms: int) -> str:
+    """``terms`` leaves joined by ``and`` and ``or``."""
+    words = [draw(leaves)]
+    for _ in range(terms - 1):
+        words += [draw(st.sampled_from(["and", "or", "and not", "or not"])), draw(leaves)]
+    return " ".join(words)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def index(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[IndexStore, np.ndarray, np.ndarray]]:
+    """An index of FACES random faces on each backend, with their ids and probabilities."""
+    if request.param == "sqlite":
+        db = str(tmp_path_factory.mktemp("limits") / "faces.db")
+    else:
+        db = request.getfixturevalue("postgres_module_db")
+    rng = np.random.default_rng(16)
+    with IndexStore.open(db, create=True) as store:
+        store.bind_model(IndexModel("c" * 64, "tiny", ATTRIBUTES))
+        faces = [make_face(rng) for _ in range(FACES)]
+        store.write_files([FileEntry(str(Path("/photos/a.jpg")), 1, 1, "0" * 64, faces=faces)])
+        hits = store.search("", limit=FACES)
+        ids = np.array(sorted(hit.face_id for hit in hits))
+        by_id = {hit.face_id: hit for hit in hits}
+        matrix = np.array([[by_id[i].probabilities[a] for a in ATTRIBUTES] for i in ids])
+        yield store, ids, matrix
+
+
+def check_exact(index: tuple[IndexStore, np.ndarray, np.ndarray], text: str) -> None:
+    """The search returns the brute-force matches, with the brute-force margins."""
+    store, ids, probabilities = index
+    query = parse_query(text)
+    expected = ids[query.mask(probabilities)]
+    hits = store.search(text, limit=FACES)
+    assert sorted(hit.face_id for hit in hits) == sorted(expected.tolist()), text
+    rows = probabilities[np.searchsorted(ids, [hit.face_id for hit in hits])]
+    np.testing.assert_allclose([hit.score for hit in hits], query.score(rows), atol=1e-9)
+
+
+@SETTINGS
+@given(
+    text=st.one_of(
+        st.integers(0, MAX_DEPTH).flatmap(deep_queries),
+        st.integers(1, MAX_TERMS).flatmap(wide_queries),
+    )
+)
+def test_queries_as_deep_or_as_wide_as_allowed_run_on_both_backends(
+    index: tuple[IndexStore, np.ndarray, np.ndarray], text: str
+) -> None:
+    check_exact(index, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * MAX_DEPTH + " or ".join(ATTRIBUTES[:5]) + ")" * MAX_DEPTH,
+        "not " * MAX_DEPTH + "Male",
+        " or ".join(ATTRIBUTES[i % 40] for i in range(MAX_TERMS)),
+        " and ".join(ATTRIBUTES[i % 40] for i in range(MAX_TERMS)),
+    ],
+)
+def test_the_limits_themselves_run_on_both_backends(
+    index: tuple[IndexStore, np.ndarray, np.ndarray], text: str
+) -> None:
+    check_exact(index, text)
+
+
+@given(st.integers(MAX_DEPTH + 1, 400).flatmap(deep_queries))
+@settings(max_examples=25, deadline=None)
+def test_deeper_queries_are_refused_naming_the_limit(text: str) -> None:
+    with pytest.raises(QueryError, match=f"nests at most {MAX_DEPTH} parentheses and 'not'"):
+        parse_query(text)
+
+
+@given(st.integers(MAX_TERMS + 1, 300).flatmap(wide_queries))
+@settings(max_examples=25, deadline=None)
+def test_wider_queries_are_refused_naming_the_limit(text: str) -> None:
+    with pytest.raises(QueryError, match=f"at most {MAX_TERMS} attribute terms"):
+        parse_query(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [
+        ("not " * 47 + "Male", "nests at most"),
+        (" or ".join(["Male"] * 128), "attribute terms"),
+        (" and ".join(["Male"] * 128), "attribute terms"),
+        ("(" * 329 + "Male" + ")" * 329, "nests at most"),
+        ("(" * 5000, "nests at most"),
+    ],
+)
+def test_the_probes_examples_are_refused(text: str, limit: str) -> None:
+    with pytest.raises(QueryError, match=limit):
+        parse_query(text)

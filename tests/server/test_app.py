@@ -3,7 +3,10 @@ no way out of the index's files, search errors that name the problem, and `facea
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner
@@ -87,6 +91,16 @@ def test_bad_uploads_get_the_right_4xx_and_a_reason(
     response = client.post("/predict", files={"file": (name, data, content_type)})
     assert response.status_code == status, response.text
     assert message in response.json()["detail"]
+
+
+@pytest.mark.parametrize("bomb", ["png_bomb", "hdr_bomb"])
+def test_an_image_over_the_pixel_budget_gets_413_naming_it(
+    client: TestClient, bomb: str, request: pytest.FixtureRequest
+) -> None:
+    path: Path = request.getfixturevalue(bomb)
+    response = client.post("/predict", files={"file": (path.name, path.read_bytes(), "image/png")})
+    assert response.status_code == 413, response.text
+    assert "megapixels, over the budget of 50 (FACEATTR_MAX_PIXELS)" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("excess", [1, 100_000, 1_000_000])
@@ -172,6 +186,10 @@ def test_an_unknown_id_is_named(client: TestClient) -> None:
         ("Smiling > 2", "2"),
         ("(Male or Young", "position"),
         ("Male; DROP TABLE faces", ";"),
+        ("not " * 47 + "Male", "nests at most 12 parentheses and 'not'"),
+        (" or ".join(["Male"] * 128), "at most 64 attribute terms"),
+        (" and ".join(["Male"] * 128), "at most 64 attribute terms"),
+        ("(" * 329 + "Male" + ")" * 329, "nests at most 12 parentheses and 'not'"),
     ],
 )
 def test_bad_queries_get_400_naming_the_problem(
@@ -252,9 +270,55 @@ def test_the_page_and_its_script_are_served(client: TestClient) -> None:
     assert "/" not in client.app.openapi()["paths"]  # type: ignore[attr-defined]
 
 
+async def stalled_upload(app: FastAPI) -> list[dict[str, Any]]:
+    """What the app sends for a POST /predict whose body stops after its first chunk."""
+    chunks = [{"type": "http.request", "body": b"--x\r\n", "more_body": True}]
+    never = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if chunks:
+            return chunks.pop()
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"content-type", b"multipart/form-data; boundary=x"), (b"content-length", b"5000")]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    await asyncio.wait_for(app(scope, receive, send), timeout=10)
+    return sent
+
+
+def test_a_stalled_body_gets_408_after_the_body_timeout(predictor: Predictor) -> None:
+    app = create_app(predictor, None, ServerSettings(body_timeout=1))
+    started = time.monotonic()
+    sent = asyncio.run(stalled_upload(app))
+    assert 1 <= time.monotonic() - started < 5
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 408
+    body = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    assert body == {"detail": "request body too slow: nothing received for 1 s"}
+
+
 def test_settings_refuse_nonsense() -> None:
     with pytest.raises(ValueError, match="max_upload_bytes"):
         ServerSettings(max_upload_bytes=0)
+    with pytest.raises(ValueError, match="body_timeout"):
+        ServerSettings(body_timeout=0)
 
 
 @pytest.mark.parametrize(
@@ -272,8 +336,10 @@ def test_serve_refuses_a_missing_model_or_index(arguments: list[str], message: s
 
 def test_serve_without_options_serves_the_shipped_model(monkeypatch: pytest.MonkeyPatch) -> None:
     served: list[Any] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    options: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: (served.append(app), options.update(kw)))
     result = CliRunner().invoke(cli, ["serve", "--device", "cpu"])
     assert result.exit_code == 0, result.output
+    assert options["host"] == "127.0.0.1" and options["timeout_keep_alive"] == 5
     health = TestClient(served[0]).get("/health").json()
     assert health["model"]["name"] == "mobilenetv2" and health["index"] is None

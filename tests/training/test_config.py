@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
-from faceattr.models import AttributeModel
+from faceattr.models import INSTALLED_WEIGHTS, AttributeModel
 from faceattr.training.config import ConfigError, TrainConfig, load_config, save_config
 from faceattr.training.trainer import build_loss, build_model
 
@@ -38,7 +39,7 @@ def test_every_seed_system_has_a_recipe_and_a_demo_exists() -> None:
 
 
 @pytest.mark.parametrize("recipe", recipes(), ids=lambda p: p.stem)
-def test_recipe_loads_and_builds_its_model(recipe: Path) -> None:
+def test_recipe_loads_and_builds_its_model(recipe: Path, installed: Callable[[str], Path]) -> None:
     overrides = ["data.root=/data/celeba"]
     if "init: ???" in recipe.read_text():  # a fine-tuning stage: it needs the model it starts from
         with pytest.raises(ConfigError, match=r"model\.init"):
@@ -51,6 +52,8 @@ def test_recipe_loads_and_builds_its_model(recipe: Path) -> None:
         assert load_config(recipe, [*overrides, "model.pretrained=x.pth"]).model.pretrained
         overrides.append("optimizer.freeze_epochs=0")
     config = load_config(recipe, overrides)
+    if config.model.pretrained in INSTALLED_WEIGHTS:
+        installed(str(config.model.pretrained))  # else skip, saying how to install them
     with torch.device("meta"):  # construction only: no weights are initialised
         model = build_model(config.model, config.data.attributes)
     assert isinstance(model, AttributeModel)

@@ -80,7 +80,7 @@ def test_the_data_module_trains_on_the_other_folds(synth_root: Path, synth_cache
         return FaceDataModule(data, ("Male",), (36, 36))
 
     faces = data_module(0, synth_cache)
-    cache = faces._open()
+    cache = faces.open_source()
     pool = np.concatenate([cache.split_indices("train"), cache.split_indices("val")])
     held_out = []
     for fold in range(3):

@@ -8,6 +8,11 @@ import typer
 
 from faceattr.cli import ABSTAIN_HELP, MODEL_HELP, app
 
+KEEP_ALIVE_SECONDS = 5
+"""An idle connection is closed after this long between requests."""
+MAX_HEADER_BYTES = 16 * 1024
+"""Request line and headers larger than this are refused (400) before any body is read."""
+
 
 @app.command("serve")
 def serve(
@@ -20,6 +25,9 @@ def serve(
     max_upload_mb: float = typer.Option(
         10.0, "--max-upload-mb", min=0.01, help="Larger uploads are refused (413)."
     ),
+    body_timeout: float = typer.Option(
+        30.0, "--body-timeout", min=1.0, help="Seconds a request body may stall (then 408)."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     abstain: float = typer.Option(0.0, "--abstain", min=0.0, max=0.49, help=ABSTAIN_HELP),
 ) -> None:
@@ -31,7 +39,9 @@ def serve(
     from faceattr.retrieval.store import IndexStore
     from faceattr.server import ServerSettings, create_app
 
-    settings = ServerSettings(max_upload_bytes=round(max_upload_mb * 2**20))
+    settings = ServerSettings(
+        max_upload_bytes=round(max_upload_mb * 2**20), body_timeout=body_timeout
+    )
     try:
         predictor = Predictor.from_checkpoint(model, device, abstain=abstain)
         store = None if db is None else IndexStore.open(db)
@@ -40,7 +50,13 @@ def serve(
         raise typer.Exit(2) from error
     typer.echo(f"faceattr: http://{host}:{port}/ (API docs at /docs; Ctrl+C stops)")
     try:
-        uvicorn.run(create_app(predictor, store, settings), host=host, port=port)
+        uvicorn.run(
+            create_app(predictor, store, settings),
+            host=host,
+            port=port,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        )
     finally:
         if store is not None:
             store.close()

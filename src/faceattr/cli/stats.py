@@ -43,13 +43,13 @@ def stats(
     ),
 ) -> None:
     """Attribute frequencies, imbalance, correlations and majority/minority baselines of ROOT."""
-    from faceattr.data.celeba import load_celeba
+    from faceattr.data.celeba import DatasetError, load_celeba
     from faceattr.data.formats import AnnotationError
     from faceattr.data.stats import dataset_stats, write_stats
 
     try:
         data = load_celeba(root)
-    except (AnnotationError, FileNotFoundError) as exc:
+    except (AnnotationError, DatasetError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     rows = data.present if present_only else slice(None)

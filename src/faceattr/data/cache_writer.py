@@ -23,6 +23,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from faceattr.image_files import open_image
+
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 """What Pillow raises for missing, truncated, corrupt or oversized image files."""
 
@@ -60,8 +62,9 @@ ChunkDone = Callable[[Sequence[int], Sequence[RowFailure]], None]
 
 
 def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
-    """Decode an image file to an ``(H, W, 3)`` uint8 RGB array (raises ``DECODE_ERRORS``)."""
-    with Image.open(path) as image:
+    """Decode an image file to an ``(H, W, 3)`` uint8 RGB array (raises ``DECODE_ERRORS``, and
+    ``PixelBudgetError``, a ``ValueError``, over the pixel budget)."""
+    with open_image(path) as image:
         return np.asarray(image.convert("RGB"))
 
 

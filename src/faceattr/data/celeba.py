@@ -19,7 +19,6 @@ from typing import Literal, TypeVar
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from faceattr.attributes import ATTRIBUTES
@@ -37,6 +36,7 @@ from faceattr.data.formats import (
     read_landmarks,
     read_partition,
 )
+from faceattr.image_files import open_image
 
 log = logging.getLogger(__name__)
 
@@ -272,21 +272,27 @@ def _assemble(root: Path, image_set: ImageSet, tables: _Tables) -> CelebA:
     )
 
 
+class DatasetError(ValueError):
+    """A dataset folder with errors: what ``faceattr data check`` reports as errors."""
+
+
+_shown_warnings: set[tuple[str, str]] = set()
+
+
 def load_celeba(
     root: str | Path,
     image_set: ImageSet = "align",
     annotation_dirs: Sequence[str | Path] = (),
 ) -> CelebA:
-    """Load the CelebA folder ``root``; raises :class:`AnnotationError` on a malformed file.
+    """Load the CelebA folder ``root``, validated as ``faceattr data check`` validates it: a
+    malformed file raises :class:`AnnotationError` (file and line), any other error (id sets that
+    disagree) :class:`DatasetError`; warnings (missing images, ...) are logged once per process.
 
     Each annotation file is looked up in root (and its ``Anno/``, ``Eval/``), then in
     ``annotation_dirs``, then in :func:`annotation_cache_dir`; only the attribute file is required.
     """
     root = Path(root)
-    if image_set not in IMAGE_SETS:
-        raise ValueError(
-            f"unknown image set {image_set!r}; expected one of {', '.join(IMAGE_SETS)}"
-        )
+    _check_image_set(image_set)
     files = _find_files(root, image_set, annotation_dirs)
     if "attributes" not in files:
         searched = ", ".join(str(d) for d in _search_dirs(root, annotation_dirs))
@@ -294,18 +300,24 @@ def load_celeba(
     tables = _read_tables(files)
     assert tables is not None  # the attribute file exists, and errors raise
     data = _assemble(root, image_set, tables)
-    missing = len(data) - int(data.present.sum())
-    if missing:
-        log.warning(
-            "%s: %d of %d annotated images are missing from %s (a partial download?); "
-            "using the %d present",
-            root,
-            missing,
-            len(data),
-            data.image_dir,
-            len(data) - missing,
+    report = CheckReport(root, image_set, files={k: str(p) for k, p in files.items()})
+    _validate(report, tables, data)
+    if report.errors:
+        raise DatasetError(
+            f"{root}: {'; '.join(report.errors)} (`faceattr data check {root}` lists everything)"
         )
+    for warning in report.warnings:
+        if (str(root), warning) not in _shown_warnings:
+            _shown_warnings.add((str(root), warning))
+            log.warning("%s: %s", root, warning)
     return data
+
+
+def _check_image_set(image_set: str) -> None:
+    if image_set not in IMAGE_SETS:
+        raise ValueError(
+            f"unknown image set {image_set!r}; expected one of {', '.join(IMAGE_SETS)}"
+        )
 
 
 @dataclass
@@ -458,15 +470,27 @@ def _check_images(report: CheckReport, data: CelebA) -> None:
 
 
 def verify_images(paths: Sequence[Path], progress: bool = True) -> list[tuple[Path, str]]:
-    """Decode every image fully; the ones that fail (truncated, corrupt) with the reason."""
+    """Decode every image fully; the ones that fail (truncated, corrupt, over the pixel budget)
+    with the reason."""
     bad = []
     for path in tqdm(paths, desc="verify images", unit="img", disable=not progress):
         try:
-            with Image.open(path) as image:
+            with open_image(path) as image:
                 image.load()
         except (OSError, SyntaxError, ValueError) as exc:
             bad.append((path, str(exc)))
     return bad
+
+
+def _validate(report: CheckReport, tables: _Tables, data: CelebA) -> None:
+    """The checks of a folder whose files parsed: id sets, splits, images, geometry; the one
+    validation that ``data check`` prints and every loading command applies."""
+    for kind in ("partition", "identity", "landmarks", "boxes"):
+        _compare_ids(report, tables, kind)
+    report.rows, report.attributes = len(data), len(data.attribute_names)
+    _check_split(report, data)
+    _check_images(report, data)
+    _check_geometry(report, data)
 
 
 def _describe(path: Path | None, stem: str) -> str:
@@ -489,10 +513,7 @@ def check_celeba(
     decodes every present image (slow: a progress bar shows it) and warns about unreadable ones.
     """
     root = Path(root)
-    if image_set not in IMAGE_SETS:
-        raise ValueError(
-            f"unknown image set {image_set!r}; expected one of {', '.join(IMAGE_SETS)}"
-        )
+    _check_image_set(image_set)
     files = _find_files(root, image_set, annotation_dirs)
     stems = _file_stems(image_set)
     report = CheckReport(
@@ -506,13 +527,8 @@ def check_celeba(
     tables = _read_tables(files, report.errors)
     if tables is None:
         return report
-    for kind in ("partition", "identity", "landmarks", "boxes"):
-        _compare_ids(report, tables, kind)
     data = _assemble(root, image_set, tables)
-    report.rows, report.attributes = len(data), len(data.attribute_names)
-    _check_split(report, data)
-    _check_images(report, data)
-    _check_geometry(report, data)
+    _validate(report, tables, data)
     if verify:
         for path, reason in verify_images(
             [data.image_path(int(i)) for i in np.flatnonzero(data.present)]

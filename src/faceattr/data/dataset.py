@@ -13,10 +13,10 @@ from typing import Any, TypedDict
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from torch.utils.data import Dataset, default_collate
 
 from faceattr.data.celeba import SPLITS, CelebA
+from faceattr.image_files import open_image
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,10 @@ def select_rows(celeba: CelebA, split: Split) -> np.ndarray:
 
 
 def read_image(path: str) -> torch.Tensor | None:
-    """The image at ``path`` as uint8 RGB (3, H, W), or None (with a warning) if unreadable."""
+    """The image at ``path`` as uint8 RGB (3, H, W), or None (with a warning) if unreadable or
+    over the pixel budget."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             pixels = np.array(image.convert("RGB"))
     except (OSError, SyntaxError, ValueError) as exc:
         log.warning("skipping unreadable image %s: %s", path, exc)

@@ -40,6 +40,7 @@ from faceattr.geometry.frame import (
     scale_to_image,
 )
 from faceattr.inference.detection import FaceDetector, create_detector, main_face
+from faceattr.inference.images import ImageDecodeError, decode_image
 
 FALLBACKS = ("dataset_box", "canonical", "whole_image")
 UNREADABLE = -1  # ``faces`` value of an image that could not be decoded
@@ -245,11 +246,11 @@ def _start_worker(detector: str, threads: int) -> None:
 def _detect_file(path: Path) -> DetectedRow:
     """(faces, box, landmarks, score, (height, width)) of the main face of the image at ``path``."""
     assert _worker_detector is not None, "call _start_worker first"
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     no_box, no_landmarks = np.full(4, np.nan, np.float32), np.full((5, 2), np.nan, np.float32)
-    if bgr is None:
+    try:
+        rgb = decode_image(path)
+    except ImageDecodeError:  # unreadable, or over the pixel budget
         return UNREADABLE, no_box, no_landmarks, np.nan, (0, 0)
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     size = (rgb.shape[0], rgb.shape[1])
     detections = _worker_detector.detect(rgb)
     face = main_face(detections, size)

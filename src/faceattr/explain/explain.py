@@ -38,7 +38,7 @@ from faceattr.explain.results import (
     StageFigure,
 )
 from faceattr.explain.saliency import cam_method, overlay_heatmap, saliency_maps
-from faceattr.inference.predictor import ImageInput, Predictor, as_rgb
+from faceattr.inference.predictor import ImageInput, Predictor, as_decoded
 from faceattr.models import AttributeModel
 from faceattr.models.preprocessing import to_model_input
 
@@ -104,7 +104,9 @@ def whole_image_face(model: AttributeModel, image: ImageInput) -> FaceInput:
     scored by ``model`` against the default threshold."""
     config = model.input_config
     height, width = config.size
-    pil = Image.fromarray(as_rgb(image)).resize((width, height), Image.Resampling.BILINEAR)
+    pil = Image.fromarray(as_decoded(image).pixels).resize(
+        (width, height), Image.Resampling.BILINEAR
+    )
     crop = np.asarray(pil.convert("L") if config.grayscale else pil)
     inputs = to_model_input([crop], config).to(model_device(model))
     with torch.no_grad():

@@ -24,7 +24,13 @@ from faceattr.defaults import DEFAULT_OPSET
 from faceattr.models import AttributeModel, logits_to_probabilities
 from faceattr.models.calibration import Calibration
 from faceattr.training.atomic import atomic_write
-from faceattr.training.checkpoint import ModelDescription, load_checkpoint, load_description
+from faceattr.training.checkpoint import (
+    ModelDescription,
+    ModelFileError,
+    load_checkpoint,
+    load_description,
+    read_json,
+)
 
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("probabilities", "embedding")
@@ -119,9 +125,13 @@ class OnnxNetwork:
             raise FileNotFoundError(f"no ONNX file at {path}")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime's own classes (InvalidProtobuf, Fail, ...)
+            reason = str(error).strip().splitlines()[0]
+            raise ModelFileError(f"{path}: not a loadable ONNX model ({reason})") from None
         self.path = path
 
     def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -139,4 +149,4 @@ def load_onnx_description(path: str | Path) -> ModelDescription:
             f"{json_path} is missing: an ONNX model needs the description that "
             "`faceattr export --onnx` writes beside it"
         )
-    return ModelDescription.from_dict(json.loads(json_path.read_text()), str(json_path))
+    return ModelDescription.from_dict(read_json(json_path), str(json_path))

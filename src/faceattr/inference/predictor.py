@@ -37,7 +37,13 @@ from faceattr.geometry.affine import matrix_scale
 from faceattr.geometry.jitter import AffactJitter
 from faceattr.geometry.opencv_pixels import source_windows
 from faceattr.inference.detection import Detection, FaceDetector, create_detector, main_face
-from faceattr.inference.images import ImageDecodeError, array_to_rgb, decode_image, pil_to_rgb
+from faceattr.inference.images import (
+    DecodedImage,
+    ImageDecodeError,
+    array_to_rgb,
+    decode_photo,
+    pil_to_rgb,
+)
 from faceattr.inference.onnx import OnnxNetwork, PredictionGraph, load_onnx_description
 from faceattr.inference.shipped import model_path
 from faceattr.models import AttributeModel, InputConfig, cpu_batches
@@ -48,7 +54,11 @@ from faceattr.training.config import DataConfig
 from faceattr.training.crops import loose_to_crop_matrices
 from faceattr.training.transform import FaceTransform
 
-ImageInput = str | Path | bytes | Image.Image | np.ndarray
+ImageInput = str | Path | bytes | Image.Image | np.ndarray | DecodedImage
+DRAFT_SIDE = 2048
+"""A JPEG photo longer than this is decoded at a reduced size still at least this long (JPEG draft
+mode: less memory and time): three times what the detector searches (640 px), and faces large
+enough to be found there stay above the size the model was trained at."""
 """What :meth:`Predictor.predict` accepts: a path, encoded bytes, a Pillow image or an array."""
 SHRINK_ABOVE = 1.5
 """Faces more than this many times larger than CelebA's are first shrunk to CelebA's size."""
@@ -273,35 +283,38 @@ class DetectingDataset(Dataset[DetectedImage]):
     def __getitem__(self, index: int) -> DetectedImage:
         path = self.paths[index]
         try:
-            image = decode_image(path)
+            image = decode_photo(path, DRAFT_SIDE)
         except ImageDecodeError as error:
             return DetectedImage(path, 0, 0, error=f"unreadable: {error}")
         if self._detector is None:
             self._detector = create_detector(self.detector_name)
-        return cut_faces(image, self._detector.detect(image), self.aligner, path)
+        return cut_faces(image, self._detector.detect(image.pixels), self.aligner, path)
 
 
 def cut_faces(
-    image: np.ndarray,
+    image: DecodedImage,
     detections: list[Detection],
     aligner: FaceAligner,
     path: str | None = None,
 ) -> DetectedImage:
-    """The loose crops of ``detections`` in the RGB ``image`` (``error`` when there is none)."""
-    height, width = image.shape[:2]
+    """The loose crops of ``detections`` (found in ``image.pixels``) and the detections in the
+    full image's coordinates (``error`` when there is none)."""
     if not detections:
-        return DetectedImage(path, width, height, error="no face found")
-    batch = aligner.loose_crops(image, detections)
-    return DetectedImage(path, width, height, detections, batch)
+        return DetectedImage(path, image.width, image.height, error="no face found")
+    batch = aligner.loose_crops(image.pixels, detections)
+    full = [detection.rescaled(*image.scale) for detection in detections]
+    return DetectedImage(path, image.width, image.height, full, batch)
 
 
-def as_rgb(image: ImageInput) -> np.ndarray:
-    """An RGB uint8 ``(H, W, 3)`` array of any :data:`ImageInput`."""
-    if isinstance(image, Image.Image):
-        return pil_to_rgb(image)
-    if isinstance(image, np.ndarray):
-        return array_to_rgb(image)
-    return decode_image(image)
+def as_decoded(image: ImageInput) -> DecodedImage:
+    """Any :data:`ImageInput` as RGB uint8 pixels (a JPEG file over :data:`DRAFT_SIDE` at a
+    reduced size) with the full image's size."""
+    if isinstance(image, DecodedImage):
+        return image
+    if isinstance(image, Image.Image | np.ndarray):
+        rgb = pil_to_rgb(image) if isinstance(image, Image.Image) else array_to_rgb(image)
+        return DecodedImage(rgb, rgb.shape[1], rgb.shape[0])
+    return decode_photo(image, DRAFT_SIDE)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -372,17 +385,17 @@ class Predictor:
         """The faces of ``image`` (a path, encoded bytes, a Pillow image or an array), best
         detection first; an empty list when there is none. ``keep_crops`` keeps each face's
         aligned model input. Raises ``ImageDecodeError`` for an unreadable file."""
-        rgb = as_rgb(image)
-        found = cut_faces(rgb, self.detector.detect(rgb), self.aligner)
+        decoded = as_decoded(image)
+        found = cut_faces(decoded, self.detector.detect(decoded.pixels), self.aligner)
         return self._classify([found], keep_crops)[0].faces
 
     def embed(self, image: ImageInput) -> np.ndarray | None:
         """The embedding of the main face of ``image`` (largest, most central), or None."""
-        rgb = as_rgb(image)
-        main = main_face(self.detector.detect(rgb), rgb.shape[:2])
+        decoded = as_decoded(image)
+        main = main_face(self.detector.detect(decoded.pixels), decoded.pixels.shape[:2])
         if main is None:
             return None
-        found = cut_faces(rgb, [main], self.aligner)
+        found = cut_faces(decoded, [main], self.aligner)
         return self._classify([found])[0].faces[0].embedding
 
     def predict_paths(

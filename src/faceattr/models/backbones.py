@@ -17,7 +17,16 @@ import torchvision
 from torch import nn
 
 from faceattr.attributes import ATTRIBUTES
-from faceattr.models.base import IMAGENET_MEAN, IMAGENET_STD, AttributeModel, InputConfig
+from faceattr.models.base import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    AttributeModel,
+    Fraction,
+    InputConfig,
+    InputSize,
+    Normalization,
+    Width,
+)
 from faceattr.models.heads import build_head
 from faceattr.models.registry import register_model
 
@@ -109,9 +118,9 @@ def any_backbone(
     arch: str = "resnet18",
     head: str = "linear",
     head_options: dict[str, Any] | None = None,
-    input_size: Sequence[int] = (224, 224),
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
+    input_size: InputSize = (224, 224),
+    mean: Normalization = IMAGENET_MEAN,
+    std: Normalization = IMAGENET_STD,
 ) -> AttributeModel:
     """Any timm architecture (or ``torchvision/mobilenet_v2``) with any head of ``HEADS``."""
     return backbone_model(attributes, arch, head, rgb_input(input_size, mean, std), head_options)
@@ -119,7 +128,7 @@ def any_backbone(
 
 @register_model("resnet50-affact")
 def resnet50_affact(
-    attributes: Sequence[str] = ATTRIBUTES, input_size: Sequence[int] = (224, 224)
+    attributes: Sequence[str] = ATTRIBUTES, input_size: InputSize = (224, 224)
 ) -> AttributeModel:
     """Seed 003's ResNet-51-S / AFFACT network: ResNet-50, one linear 40-way layer, 224x224,
     ImageNet normalisation. (The seed's PyAffact code keeps ResNet's 1000-way layer + ReLU
@@ -129,7 +138,7 @@ def resnet50_affact(
 
 @register_model("resnet152-affact")
 def resnet152_affact(
-    attributes: Sequence[str] = ATTRIBUTES, input_size: Sequence[int] = (224, 224)
+    attributes: Sequence[str] = ATTRIBUTES, input_size: InputSize = (224, 224)
 ) -> AttributeModel:
     """Seed 003's ResNet-153-S: ResNet-152 with the same single linear 40-way layer."""
     return backbone_model(attributes, "resnet152", "linear", rgb_input(input_size))
@@ -138,8 +147,8 @@ def resnet152_affact(
 @register_model("resnet50-affact-ext")
 def resnet50_affact_ext(
     attributes: Sequence[str] = ATTRIBUTES,
-    input_size: Sequence[int] = (224, 224),
-    hidden: int = 40,
+    input_size: InputSize = (224, 224),
+    hidden: Width = 40,
     negative_slope: float = 0.01,
 ) -> AttributeModel:
     """Seed 003's AFFACT-Ext: ResNet-50, FC 40 + leaky ReLU, then the 40-way layer."""
@@ -150,8 +159,8 @@ def resnet50_affact_ext(
 @register_model("xception-transfer")
 def xception_transfer(
     attributes: Sequence[str] = ATTRIBUTES,
-    input_size: Sequence[int] = (150, 150),
-    dropout: float = 0.2,
+    input_size: InputSize = (150, 150),
+    dropout: Fraction = 0.2,
 ) -> AttributeModel:
     """Seed 001's transfer model: Keras' Xception (timm ``legacy_xception``), global average
     pooling, dropout, dense 40 with sigmoid; 150x150, pixels in [-1, 1]. The seed gives no
@@ -164,9 +173,9 @@ def xception_transfer(
 @register_model("efficientnetv2-multioutput")
 def efficientnetv2_multioutput(
     attributes: Sequence[str] = ("Male", "Smiling", "Young"),
-    input_size: Sequence[int] = (224, 224),
-    dropout: float = 0.2,
-    hidden: int = 128,
+    input_size: InputSize = (224, 224),
+    dropout: Fraction = 0.2,
+    hidden: Width = 128,
 ) -> AttributeModel:
     """Seed 002: EfficientNetV2-B0 features (timm ``tf_efficientnetv2_b0``), dropout 0.2, dense
     128 + ReLU, one sigmoid output per chosen attribute (default Male, Smiling, Young); 224x224,
@@ -181,9 +190,9 @@ def efficientnetv2_multioutput(
 @register_model("resnet50-classweights")
 def resnet50_classweights(
     attributes: Sequence[str] = ATTRIBUTES,
-    input_size: Sequence[int] = (64, 64),
-    dropout: float = 0.3,
-    num_features: int = 512,
+    input_size: InputSize = (64, 64),
+    dropout: Fraction = 0.3,
+    num_features: Width = 512,
 ) -> AttributeModel:
     """Seed 004's ResNet50: dropout 0.3 and a 512-feature layer before the 40 outputs; 64x64,
     ImageNet normalisation (train it with ``pos_weight_from_labels``)."""
@@ -194,9 +203,9 @@ def resnet50_classweights(
 @register_model("densenet121-classweights")
 def densenet121_classweights(
     attributes: Sequence[str] = ATTRIBUTES,
-    input_size: Sequence[int] = (64, 64),
-    dropout: float = 0.3,
-    num_features: int = 512,
+    input_size: InputSize = (64, 64),
+    dropout: Fraction = 0.3,
+    num_features: Width = 512,
 ) -> AttributeModel:
     """Seed 004's DenseNet121 with the same head as ``resnet50-classweights``."""
     options = {"dropout": dropout, "hidden": num_features}
@@ -206,8 +215,8 @@ def densenet121_classweights(
 @register_model("mobilenetv2")
 def mobilenetv2(
     attributes: Sequence[str] = ATTRIBUTES,
-    input_size: Sequence[int] = (224, 224),
-    dropout: float = 0.2,
+    input_size: InputSize = (224, 224),
+    dropout: Fraction = 0.2,
 ) -> AttributeModel:
     """torchvision's MobileNetV2 + dropout + linear layer; loads the offline ImageNet file
     (``pretrained="mobilenet_v2-imagenet"``) key for key."""
@@ -219,8 +228,8 @@ def mobilenetv2(
 @register_model("mobilenetv3")
 def mobilenetv3(
     attributes: Sequence[str] = ATTRIBUTES,
-    input_size: Sequence[int] = (224, 224),
-    dropout: float = 0.2,
+    input_size: InputSize = (224, 224),
+    dropout: Fraction = 0.2,
 ) -> AttributeModel:
     """timm's MobileNetV3-Large 1.0 + dropout + linear layer."""
     config = rgb_input(input_size)
@@ -231,8 +240,8 @@ def mobilenetv3(
 @register_model("efficientnet-lite0")
 def efficientnet_lite0(
     attributes: Sequence[str] = ATTRIBUTES,
-    input_size: Sequence[int] = (224, 224),
-    dropout: float = 0.2,
+    input_size: InputSize = (224, 224),
+    dropout: Fraction = 0.2,
 ) -> AttributeModel:
     """EfficientNet-Lite0 with TF 'same' padding (timm ``tf_efficientnet_lite0``) + dropout +
     linear layer; pixels in [-1, 1]; loads ``pretrained="efficientnet_lite0-imagenet"``."""

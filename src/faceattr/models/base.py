@@ -13,15 +13,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from faceattr.attributes import attribute_indices
 
 HeadType = Literal["sigmoid", "softmax2"]
 HEAD_TYPES: tuple[str, ...] = get_args(HeadType)
+
+MAX_INPUT_SIDE = 1024
+"""Largest input height or width a model may declare (the detector works at 640 px)."""
+MAX_WIDTH = 8192
+"""Most channels or units a layer may have."""
+MAX_KERNEL = 15
+MAX_LAYERS = 32
+InputSide = Annotated[int, Field(ge=1, le=MAX_INPUT_SIDE)]
+InputSize = Annotated[Sequence[InputSide], Field(min_length=2, max_length=2)]
+"""A model's ``input_size`` argument: (height, width), each at most :data:`MAX_INPUT_SIDE`."""
+Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
+"""Channels or units of one layer."""
+Widths = Annotated[Sequence[Width], Field(min_length=1, max_length=MAX_LAYERS)]
+"""One width per layer."""
+KernelSize = Annotated[int, Field(ge=1, le=MAX_KERNEL)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+"""A rate in [0, 1], such as a dropout probability."""
+Normalization = Annotated[Sequence[float], Field(min_length=1, max_length=3)]
+"""Per-channel mean or std."""
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from faceattr.models.base import AttributeModel, InputConfig
+from faceattr.models.base import AttributeModel, InputConfig, InputSize, KernelSize, Width
 from faceattr.models.registry import register_model
 
 FACENET_ATTRIBUTES: tuple[str, ...] = (
@@ -95,11 +95,11 @@ def facenet(
 @register_model("facenet-mtl")
 def facenet_mtl(
     attributes: Sequence[str] = FACENET_ATTRIBUTES,
-    f1: int = 4,
-    f2: int = 16,
-    d: int = 16,
-    kernel_size: int = 3,
-    input_size: Sequence[int] = (36, 36),
+    f1: Width = 4,
+    f2: Width = 16,
+    d: Width = 16,
+    kernel_size: KernelSize = 3,
+    input_size: InputSize = (36, 36),
 ) -> AttributeModel:
     """Seed 000's FaceNet, (f1, f2, d) = (4, 16, 16), six 2-way softmax heads."""
     return facenet(attributes, f1, f2, d, kernel_size, input_size)
@@ -108,11 +108,11 @@ def facenet_mtl(
 @register_model("facenet-bis")
 def facenet_bis(
     attributes: Sequence[str] = FACENET_BIS_ATTRIBUTES,
-    f1: int = 4,
-    f2: int = 16,
-    d: int = 16,
-    kernel_size: int = 3,
-    input_size: Sequence[int] = (36, 36),
+    f1: Width = 4,
+    f2: Width = 16,
+    d: Width = 16,
+    kernel_size: KernelSize = 3,
+    input_size: InputSize = (36, 36),
 ) -> AttributeModel:
     """Seed 000's FaceNet bis: the same network with five heads (no gender)."""
     return facenet(attributes, f1, f2, d, kernel_size, input_size)

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import inspect
 import json
 import logging
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pydantic
+
 from faceattr.models.base import AttributeModel
 from faceattr.models.pretrained import load_backbone_weights
+from faceattr.validation import one_line
 
 ModelFactory = Callable[..., AttributeModel]
 F = TypeVar("F", bound=ModelFactory)
@@ -60,9 +65,25 @@ TEST_TIME_MIRROR = "test_time_mirror"
 """The model argument every registered model accepts: see :func:`create_model`."""
 
 
+@functools.cache
+def arguments_schema(name: str) -> type[pydantic.BaseModel]:
+    """A pydantic model of the arguments of model ``name`` but ``attributes``: the types and
+    bounds its factory's annotations declare (``InputSize``, ``Width``, ...), nothing else."""
+    factory = model_entrypoint(name)
+    hints = typing.get_type_hints(factory, include_extras=True)
+    fields: dict[str, Any] = {
+        p.name: (hints.get(p.name, Any), ... if p.default is p.empty else p.default)
+        for p in inspect.signature(factory).parameters.values()
+        if p.name != "attributes"
+    }
+    config = pydantic.ConfigDict(extra="forbid", strict=True)
+    return pydantic.create_model(f"{name} arguments", __config__=config, **fields)
+
+
 def resolve_model_args(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """All arguments of model ``name`` but ``attributes``: ``kwargs`` over the factory's defaults,
-    JSON round-tripped (tuples become lists), as a checkpoint stores them."""
+    JSON round-tripped (tuples become lists), as a checkpoint stores them. ``ValueError`` when
+    one breaks the factory's annotated type or bounds (checked before anything is built)."""
     signature = inspect.signature(model_entrypoint(name))
     accepted = [p for p in signature.parameters if p != "attributes"]
     unknown = sorted(set(kwargs) - set(accepted))
@@ -81,8 +102,22 @@ def resolve_model_args(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
             json.dumps(value)
         except TypeError as error:
             raise TypeError(f"argument {key!r} of model {name!r} is not JSON: {error}") from None
-    resolved: dict[str, Any] = json.loads(json.dumps(args))
+    text = json.dumps(args)
+    try:
+        arguments_schema(name).model_validate_json(text, strict=True)
+    except pydantic.ValidationError as error:
+        raise ValueError(f"model {name!r}: bad arguments: {one_line(error)}") from None
+    resolved: dict[str, Any] = json.loads(text)
     return resolved
+
+
+def check_model_args(name: str, kwargs: dict[str, Any]) -> None:
+    """Raise as :func:`create_model` would for ``kwargs`` (``TypeError`` for unknown or missing
+    arguments, ``ValueError`` for bad values), without building anything."""
+    args = dict(kwargs)
+    if not isinstance(args.pop(TEST_TIME_MIRROR, False), bool):
+        raise ValueError(f"model {name!r}: {TEST_TIME_MIRROR} must be true or false")
+    resolve_model_args(name, args)
 
 
 def create_model(

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from faceattr.attributes import ATTRIBUTES
-from faceattr.models.base import AttributeModel, InputConfig
+from faceattr.models.base import AttributeModel, InputConfig, InputSize, Widths
 from faceattr.models.registry import register_model
 
 
@@ -48,9 +48,9 @@ def scratch_trunk(
 @register_model("scratch-cnn")
 def scratch_cnn(
     attributes: Sequence[str] = ATTRIBUTES,
-    filters: Sequence[int] = (32, 32, 64, 64, 128),
-    dense: Sequence[int] = (512, 512),
-    input_size: Sequence[int] = (150, 150),
+    filters: Widths = (32, 32, 64, 64, 128),
+    dense: Widths = (512, 512),
+    input_size: InputSize = (150, 150),
 ) -> AttributeModel:
     """Seed 001's CNN (1,711,624 parameters with 40 attributes at 150x150)."""
     if not dense:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from faceattr.data.celeba import SPLITS, load_celeba
+from faceattr.data.celeba import SPLITS, DatasetError, load_celeba
 from faceattr.data.formats import AnnotationError
 from faceattr.evaluation.evaluate import EVAL_FILE
 from faceattr.models.base import InputConfig
@@ -116,7 +116,7 @@ def data_summary(root: Path) -> DataSummary:
     """Present images per split of the dataset at ``root`` (None when it cannot be read here)."""
     try:
         data = load_celeba(root)
-    except (AnnotationError, FileNotFoundError, OSError):
+    except (AnnotationError, DatasetError, FileNotFoundError, OSError):
         return DataSummary(root, None)
     if data.partition is None:
         return DataSummary(root, None)

@@ -7,7 +7,10 @@ Grammar (keywords case-insensitive, attribute names matched exactly or else case
     factor := 'not' factor | '(' expr ')' | NAME [('>' | '<' | '>=' | '<=') NUMBER]
 
 ``NAME`` alone means ``P(NAME) >= min_prob``, so ``not NAME`` means ``P(NAME) < min_prob``; a
-``NUMBER`` is a probability in [0, 1]. The empty query matches every face.
+``NUMBER`` is a probability in [0, 1]. The empty query matches every face. A query nests at most
+:data:`MAX_DEPTH` parentheses and ``not`` and holds at most :data:`MAX_TERMS` attribute terms, so
+that its SQL stays within what SQLite and PostgreSQL parse (SQLite's parser stack, its 127
+arguments per function) and the recursive parser within Python's recursion limit.
 
 A parsed :class:`Query` evaluates three ways that agree: :meth:`Query.mask` over a probability
 matrix (brute force), :meth:`Query.where` as a SQLAlchemy boolean clause over one column per
@@ -41,6 +44,11 @@ COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt,
     "<": operator.lt,
 }
+MAX_DEPTH = 12
+"""Most parentheses and ``not`` a query may nest, one inside the other (SQLite 3.40's parser
+overflows at 19 levels of alternating ``and``/``or``)."""
+MAX_TERMS = 64
+"""Most attribute terms a query may hold."""
 _TOKEN = re.compile(r"\s*(?:(?P<op>>=|<=|>|<)|(?P<paren>[()])|(?P<word>[A-Za-z0-9_.]+))")
 
 
@@ -265,6 +273,8 @@ class _Parser:
         self.attributes = tuple(attributes)
         self.folded = {name.lower(): name for name in self.attributes}
         self.min_prob = min_prob
+        self.depth = 0
+        self.terms = 0
 
     @property
     def current(self) -> Token:
@@ -306,23 +316,40 @@ class _Parser:
         return operands[0] if len(operands) == 1 else And(tuple(operands))
 
     def factor(self) -> Node:
-        if self.is_keyword("not"):
-            self.advance()
-            return Not(self.factor())
-        if self.current.kind == "paren" and self.current.text == "(":
-            self.advance()
-            node = self.expr()
-            if self.current.kind != "paren" or self.current.text != ")":
-                raise self.unexpected("')'")
-            self.advance()
-            return node
+        if self.is_keyword("not") or (self.current.kind == "paren" and self.current.text == "("):
+            return self.nested()
         if self.current.kind != "word" or self.current.text.lower() in KEYWORDS:
             raise self.unexpected("an attribute name, 'not' or '('")
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise QueryError(
+                f"too many terms: a query holds at most {MAX_TERMS} attribute terms "
+                f"(one more at position {self.current.position})"
+            )
         name = self.attribute(self.advance())
         if self.current.kind != "op":
             return Threshold(name, ">=", self.min_prob)
         op = self.advance().text
         return Threshold(name, op, self.probability())
+
+    def nested(self) -> Node:
+        """``not factor`` or ``( expr )``, one level deeper (at most :data:`MAX_DEPTH`)."""
+        opening = self.advance()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(
+                f"nested too deeply: a query nests at most {MAX_DEPTH} parentheses and 'not' "
+                f"(one more at position {opening.position})"
+            )
+        if opening.text.lower() == "not":
+            node: Node = Not(self.factor())
+        else:
+            node = self.expr()
+            if self.current.kind != "paren" or self.current.text != ")":
+                raise self.unexpected("')'")
+            self.advance()
+        self.depth -= 1
+        return node
 
     def attribute(self, token: Token) -> str:
         name = self.folded.get(token.text.lower())

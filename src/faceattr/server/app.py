@@ -22,8 +22,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faceattr import __version__
-from faceattr.inference.images import ImageDecodeError, decode_image
-from faceattr.inference.predictor import Predictor
+from faceattr.inference.images import ImageDecodeError, PixelBudgetError, decode_photo
+from faceattr.inference.predictor import DRAFT_SIDE, Predictor
 from faceattr.retrieval.query import QueryError
 from faceattr.retrieval.store import FaceRecord, IndexStore
 from faceattr.server.schemas import (
@@ -37,6 +37,7 @@ from faceattr.server.schemas import (
     hit_of,
 )
 from faceattr.server.thumbnails import face_thumbnail
+from faceattr.server.timeouts import BodyTimeout
 
 STATIC = Path(__file__).with_name("static")
 MULTIPART_OVERHEAD = 64 * 1024
@@ -45,6 +46,8 @@ MAX_ID = 2**63 - 1
 """The largest face id a database can hold (SQL BIGINT)."""
 UPLOAD_TYPES = ("image/", "application/octet-stream")
 """Declared upload types worth decoding (browsers and curl send one of these for photos)."""
+OVER_BUDGET = "image too large: "
+"""How the refusal of an upload over the pixel budget begins (413, as for too many bytes)."""
 NO_MODEL = "no model loaded: start the server with --model RUN to predict"
 NO_INDEX = "no index open: start the server with --db faces.db to search"
 
@@ -53,14 +56,16 @@ FaceId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="a face id from /
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """Limits of the app: upload size in bytes, results per search, thumbnail side in pixels."""
+    """Limits of the app: upload size in bytes, results per search, thumbnail side in pixels,
+    seconds a request body may stall."""
 
     max_upload_bytes: int = 10 * 2**20
     max_results: int = 100
     thumbnail_size: int = 160
+    body_timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_bytes", "max_results", "thumbnail_size"):
+        for name in ("max_upload_bytes", "max_results", "thumbnail_size", "body_timeout"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
@@ -105,6 +110,8 @@ def create_app(
     )
 
     body_limit = settings.max_upload_bytes + MULTIPART_OVERHEAD
+    # Added before the middleware below, so it runs inside it: its 408 reaches the handlers.
+    app.add_middleware(BodyTimeout, seconds=settings.body_timeout)
 
     @app.middleware("http")
     async def refuse_declared_large_bodies(
@@ -120,7 +127,7 @@ def create_app(
     async def refuse(request: Request, error: StarletteHTTPException) -> Response:
         """Every refusal as ``{"detail": ...}``; the framework's limit on streamed bodies (no
         declared length) names ours."""
-        if error.status_code == 413:
+        if error.status_code == 413 and not str(error.detail).startswith(OVER_BUDGET):
             return JSONResponse({"detail": settings.too_large}, status_code=413)
         return await http_exception_handler(request, error)
 
@@ -157,13 +164,16 @@ def create_app(
         model = need_predictor()
         data = read_upload(file, settings)
         try:
-            image = decode_image(data)
+            image = decode_photo(data, DRAFT_SIDE)
+        except PixelBudgetError as error:
+            raise HTTPException(413, f"{OVER_BUDGET}{error}") from None
         except ImageDecodeError as error:
             raise HTTPException(415, f"not a readable image: {error}") from None
         with lock:
             faces = model.predict(image)
-        height, width = image.shape[:2]
-        return PredictResponse(width=width, height=height, faces=[face_of(f) for f in faces])
+        return PredictResponse(
+            width=image.width, height=image.height, faces=[face_of(f) for f in faces]
+        )
 
     @app.get("/search", response_model=SearchResponse, responses=errors(400, 404, 503))
     def search(
@@ -210,12 +220,14 @@ def create_app(
         """A small JPEG of the face, cut from its indexed photo."""
         record = indexed_face(face_id)
         try:
-            image = decode_image(record.path)
+            image = decode_photo(record.path, DRAFT_SIDE)
         except ImageDecodeError as error:
             raise HTTPException(
                 404, f"the image of face {face_id} is unreadable: {error}"
             ) from None
-        jpeg = face_thumbnail(image, record.box, settings.thumbnail_size)
+        (x, y, w, h), (across, down) = record.box, image.scale
+        box = (x / across, y / down, w / across, h / down)
+        jpeg = face_thumbnail(image.pixels, box, settings.thumbnail_size)
         return Response(jpeg, media_type="image/jpeg")
 
     @app.get("/health", response_model=Health)

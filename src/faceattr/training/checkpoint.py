@@ -7,6 +7,12 @@ and loads the tensors; nothing in either file can execute code. A Lightning ``.c
 ``.pt``) is read with ``torch.load(weights_only=True)``: one carrying a pickled Python object is
 refused. Every file is written to a temporary name, synced and renamed, so a process killed while
 saving leaves the previous file intact.
+
+Reading is one path for every command: the description is validated against
+:class:`ModelFileSchema` (types, a registered model, its known arguments within their declared
+bounds, thresholds in [0, 1]) before anything is allocated, and every way a file can be wrong
+(not JSON, truncated or foreign weights, weights that do not fit) is one
+:class:`ModelFileError`: one line naming the file and what is wrong with it.
 """
 
 from __future__ import annotations
@@ -16,15 +22,21 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import pydantic
 import torch
+from pydantic import Field, JsonValue
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from faceattr.inference.shipped import model_path
-from faceattr.models import AttributeModel, InputConfig, create_model
+from faceattr.models import AttributeModel, HeadType, InputConfig, create_model, list_models
+from faceattr.models.base import IMAGENET_MEAN, IMAGENET_STD, Fraction, InputSize, Normalization
 from faceattr.models.calibration import Calibration
+from faceattr.models.registry import check_model_args
 from faceattr.training.atomic import atomic_write
+from faceattr.validation import one_line
 
 FORMAT = "faceattr-model"
 VERSION = 1
@@ -36,8 +48,76 @@ MODEL_PREFIX = "model."
 """Prefix of the model's tensors in a Lightning checkpoint's ``state_dict``."""
 
 
-class UnsafeCheckpointError(ValueError):
+MAX_ATTRIBUTES = 1000
+"""Most attributes a model file may declare."""
+PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")
+"""How files of ``torch.save`` (a zip) and of ``pickle`` begin."""
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded; the message names the file and what is wrong."""
+
+
+class UnsafeCheckpointError(ModelFileError):
     """A checkpoint holds a pickled Python object, which loading would have to execute."""
+
+
+class InputConfigSchema(pydantic.BaseModel):
+    """``input_config`` of ``model.json`` (see :class:`~faceattr.models.InputConfig`)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
+
+    size: InputSize
+    channels: Literal[1, 3] = 3
+    mean: Normalization = IMAGENET_MEAN
+    std: Normalization = IMAGENET_STD
+    grayscale: bool = False
+
+
+class ModelFileSchema(pydantic.BaseModel):
+    """What a ``model.json`` may hold: checked before anything is built from it."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
+
+    format: Literal["faceattr-model"]
+    version: Literal[1]
+    model_name: str
+    model_args: dict[str, JsonValue]
+    attributes: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=100)]],
+        Field(min_length=1, max_length=MAX_ATTRIBUTES),
+    ]
+    input_config: InputConfigSchema
+    head_type: HeadType
+    thresholds: list[Fraction] | None = None
+    thresholds_source: str | None = None
+    calibration: dict[str, JsonValue] | None = None
+    metrics: dict[str, float] = {}
+    config: dict[str, JsonValue] = {}
+    epoch: Annotated[int, Field(ge=0)] | None = None
+
+    @pydantic.field_validator("model_name")
+    @classmethod
+    def registered(cls, name: str) -> str:
+        """A name of the model registry."""
+        if name not in list_models():
+            raise ValueError(f"unknown model {name!r} (known: {', '.join(list_models())})")
+        return name
+
+    @pydantic.model_validator(mode="after")
+    def consistent(self) -> ModelFileSchema:
+        """Arguments the model accepts, within their bounds; one threshold per attribute."""
+        if len(set(self.attributes)) != len(self.attributes):
+            raise ValueError("attributes: a name is repeated")
+        if self.thresholds is not None and len(self.thresholds) != len(self.attributes):
+            raise ValueError(
+                f"thresholds: {len(self.thresholds)} for {len(self.attributes)} attributes"
+            )
+        try:
+            check_model_args(self.model_name, dict(self.model_args))
+        except TypeError as error:
+            raise ValueError(f"model_args: {error}") from None
+        return self
 
 
 @dataclass(frozen=True)
@@ -98,29 +178,39 @@ class ModelDescription:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str) -> ModelDescription:
-        """Read :meth:`to_dict`'s output; ``ValueError`` naming ``source`` when it is not one."""
+    def from_dict(cls, data: Any, source: str) -> ModelDescription:
+        """Read :meth:`to_dict`'s output; :class:`ModelFileError` naming ``source`` when it is
+        not one, or breaks :class:`ModelFileSchema`."""
+        if not isinstance(data, dict):
+            kind = "list" if isinstance(data, list) else type(data).__name__
+            raise ModelFileError(f"{source}: not a {FORMAT} description (a JSON {kind})")
         if data.get("format") != FORMAT or data.get("version") != VERSION:
-            raise ValueError(f"{source}: not a {FORMAT} version {VERSION} description")
+            raise ModelFileError(f"{source}: not a {FORMAT} version {VERSION} description")
         try:
-            attributes = tuple(data["attributes"])
-            calibration = data.get("calibration")
-            return cls(
-                model_name=str(data["model_name"]),
-                model_args=dict(data["model_args"]),
-                attributes=attributes,
-                input_config=InputConfig.from_dict(data["input_config"]),
-                head_type=str(data["head_type"]),
-                thresholds=data.get("thresholds"),
-                calibration=None
-                if calibration is None
-                else Calibration.from_dict(calibration, attributes),
-                metrics=dict(data.get("metrics") or {}),
-                config=dict(data.get("config") or {}),
-                epoch=data.get("epoch"),
+            checked = ModelFileSchema.model_validate(data)
+        except pydantic.ValidationError as error:
+            raise ModelFileError(f"{source}: {one_line(error)}") from None
+        attributes = tuple(checked.attributes)
+        try:
+            calibration = (
+                None
+                if checked.calibration is None
+                else Calibration.from_dict(checked.calibration, attributes)
             )
         except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"{source}: bad model description ({error!r})") from None
+            raise ModelFileError(f"{source}: bad calibration ({error!r})") from None
+        return cls(
+            model_name=checked.model_name,
+            model_args=dict(checked.model_args),
+            attributes=attributes,
+            input_config=InputConfig.from_dict(checked.input_config.model_dump()),
+            head_type=checked.head_type,
+            thresholds=checked.thresholds,
+            calibration=calibration,
+            metrics=dict(checked.metrics),
+            config=dict(checked.config),
+            epoch=checked.epoch,
+        )
 
     def build(self) -> AttributeModel:
         """A freshly initialised model of this description (through the registry)."""
@@ -174,7 +264,7 @@ def save_thresholds(
     path = Path(directory) / DESCRIPTION_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no {DESCRIPTION_FILE} in {directory}")
-    data = json.loads(path.read_text())
+    data = read_json(path)
     description = ModelDescription.from_dict(data, str(path))
     values = [float(t) for t in thresholds]
     if len(values) != len(description.attributes):
@@ -188,17 +278,50 @@ def save_thresholds(
     return path
 
 
+def read_json(path: Path) -> Any:
+    """The JSON document in ``path``; :class:`ModelFileError` naming it when it is not one."""
+    try:
+        return json.loads(path.read_bytes())
+    except json.JSONDecodeError as error:
+        raise ModelFileError(f"{path}:{error.lineno}: not JSON ({error.msg})") from None
+    except UnicodeDecodeError:
+        raise ModelFileError(f"{path}: not JSON (not UTF-8 text)") from None
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of the safetensors file ``path``; :class:`ModelFileError` naming it when it is
+    empty, truncated, or something else (a pickle is never loaded)."""
+    try:
+        return load_file(str(path))
+    except SafetensorError as error:
+        with path.open("rb") as file:
+            head = file.read(4)
+        if not head:
+            raise ModelFileError(f"{path}: empty file (0 bytes), not safetensors weights") from None
+        if head.startswith(PICKLE_MAGIC):
+            raise UnsafeCheckpointError(
+                f"refusing {path}: a pickle (torch.save) file, not safetensors weights"
+            ) from None
+        raise ModelFileError(f"{path}: truncated or not safetensors weights ({error})") from None
+
+
 def safe_torch_load(path: str | Path) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU; a pickled object raises
-    :class:`UnsafeCheckpointError` naming the file."""
+    :class:`UnsafeCheckpointError`, an unreadable or truncated file :class:`ModelFileError`,
+    naming the file."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         reason = str(error).strip().splitlines()[0]
+        if "Weights only load failed" not in reason:
+            raise ModelFileError(f"{path}: not a whole PyTorch checkpoint ({reason})") from None
         raise UnsafeCheckpointError(
             f"refusing {path}: it holds a pickled Python object that loading would execute; "
             f"only tensors and plain containers are accepted ({reason})"
         ) from None
+    except (EOFError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "it ends early"
+        raise ModelFileError(f"{path}: not a whole PyTorch checkpoint ({reason})") from None
 
 
 def load_description(path: str | Path) -> ModelDescription:
@@ -211,14 +334,31 @@ def load_checkpoint(path: str | Path) -> AttributeModel:
     ``model.json`` or ``model.safetensors``, or a Lightning ``.ckpt`` written by ``faceattr train``.
     """
     description, state = _read(Path(path))
-    model = description.build()
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        model = description.build()
+    except (KeyError, RuntimeError, TypeError, ValueError) as error:
+        reason = error.args[0] if isinstance(error, KeyError) else error
+        raise ModelFileError(f"{path}: cannot build {description.model_name}: {reason}") from None
+    load_weights(model, state, path)
+    return model.eval()
+
+
+def load_weights(model: AttributeModel, state: dict[str, torch.Tensor], source: str | Path) -> None:
+    """Copy ``state`` into ``model``, every tensor and nothing else; :class:`ModelFileError`
+    naming ``source`` and the first misfit when they do not fit."""
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        misfit = next((line for line in lines if line.startswith("size mismatch")), lines[0])
+        raise ModelFileError(
+            f"{source}: weights do not fit {model.model_name} ({misfit.rstrip('.')})"
+        ) from None
     if missing or unexpected:
-        raise ValueError(
-            f"{path}: weights do not fit {description.model_name} "
+        raise ModelFileError(
+            f"{source}: weights do not fit {model.model_name} "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
-    return model.eval()
 
 
 def init_from(model: AttributeModel, path: str | Path) -> None:
@@ -230,14 +370,11 @@ def init_from(model: AttributeModel, path: str | Path) -> None:
     path = model_path(None if str(path) == "shipped" else path)
     description, state = _read(path)
     if (description.model_name, description.attributes) != (model.model_name, model.attributes):
-        raise ValueError(
+        raise ModelFileError(
             f"{path}: a {description.model_name} for {len(description.attributes)} attributes "
             f"cannot start a {model.model_name} for {len(model.attributes)}"
         )
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as error:
-        raise ValueError(f"{path}: weights do not fit {model.model_name} ({error})") from None
+    load_weights(model, state, path)
 
 
 def _read(path: Path) -> tuple[ModelDescription, dict[str, torch.Tensor]]:
@@ -248,23 +385,21 @@ def _read(path: Path) -> tuple[ModelDescription, dict[str, torch.Tensor]]:
     for needed in (json_path, weights_path):
         if not needed.is_file():
             raise FileNotFoundError(f"no {needed.name} in {folder}")
-    try:
-        data = json.loads(json_path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{json_path}:{error.lineno}: not JSON ({error.msg})") from None
-    return ModelDescription.from_dict(data, str(json_path)), load_file(str(weights_path))
+    description = ModelDescription.from_dict(read_json(json_path), str(json_path))
+    return description, read_weights(weights_path)
 
 
 def _read_lightning(path: Path) -> tuple[ModelDescription, dict[str, torch.Tensor]]:
     checkpoint = safe_torch_load(path)
     if not isinstance(checkpoint, dict) or DESCRIPTION_KEY not in checkpoint:
-        raise ValueError(
+        raise ModelFileError(
             f"{path}: not a checkpoint written by faceattr train (no model description)"
         )
     description = ModelDescription.from_dict(checkpoint[DESCRIPTION_KEY], str(path))
+    weights = checkpoint.get("state_dict")
+    if not isinstance(weights, dict):
+        raise ModelFileError(f"{path}: no state_dict of tensors")
     state = {
-        k.removeprefix(MODEL_PREFIX): v
-        for k, v in checkpoint.get("state_dict", {}).items()
-        if k.startswith(MODEL_PREFIX)
+        k.removeprefix(MODEL_PREFIX): v for k, v in weights.items() if k.startswith(MODEL_PREFIX)
     }
     return description, state

@@ -239,7 +239,8 @@ class FaceDataModule(pl.LightningDataModule):
             workers=self.data.workers,
         )
 
-    def _open(self) -> PackedCache | CelebA:
+    def open_source(self) -> PackedCache | CelebA:
+        """The packed cache, or the CelebA folder loaded (and validated) once."""
         if self._source is None:
             self._source = (
                 PackedCache(self.data.cache)
@@ -259,7 +260,7 @@ class FaceDataModule(pl.LightningDataModule):
         """The images of split ``name`` (a seeded subset of ``limit`` of them)."""
         if name not in SPLITS:
             raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
-        source = self._open()
+        source = self.open_source()
         if isinstance(source, PackedCache):
             return self._cached_split(source, name, limit)
         return self._decoded_split(source, name, limit)

@@ -43,7 +43,7 @@ from faceattr.training.callbacks import (
     ReduceLROnPlateauReloadBest,
     SaveLastCheckpoint,
 )
-from faceattr.training.checkpoint import init_from
+from faceattr.training.checkpoint import init_from, safe_torch_load
 from faceattr.training.config import (
     CONFIG_FILE,
     DataConfig,
@@ -77,6 +77,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
         atomic_write(Path(path), lambda file: torch.save(checkpoint, file))
+
+    def load_checkpoint(
+        self, path: str | os.PathLike[str], map_location: Any = None, weights_only: Any = None
+    ) -> dict[str, Any]:
+        """Load ``path`` with :func:`safe_torch_load` (tensors only, on the CPU), whatever the
+        caller asks: a pickled object or a truncated file is a one-line ``ModelFileError``."""
+        checkpoint: dict[str, Any] = safe_torch_load(Path(path))
+        return checkpoint
 
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -246,6 +254,8 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> RunResult:
     first = process_rank() == 0
     if resume is not None and not (run_dir / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no {CONFIG_FILE})")
+    if resume is not None and checkpoint.is_file():
+        safe_torch_load(checkpoint)  # refuse a bad last.ckpt before building anything
     if first:
         if resume is None:
             reuse = bool(settings.run_dir or os.environ.get(RUN_DIR_ENV))
@@ -271,6 +281,8 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> RunResult:
     datamodule = FaceDataModule(
         config.data, model.attributes, model.input_config.size, settings.seed
     )
+    if config.data.cache is None:
+        datamodule.open_source()  # the folder's errors stop the run before Lightning starts
     callbacks = build_callbacks(
         run_dir, config.schedule, config.optimizer.freeze_epochs, config, settings.progress
     )
