@@ -18,13 +18,12 @@ def recipe_overrides(recipe: str) -> list[str]:
     one), a random start where it freezes a backbone it has no weights for, a 64x64 input for
     the large networks (one step is what is checked, not a figure)."""
     config = load_config(recipe, ["data.root=.", "model.init=shipped"])
-    overrides = []
-    if "init: ???" in resolve_recipe(recipe).read_text():
-        overrides.append("model.init=shipped")
+    fine_tuning = "init: ???" in resolve_recipe(recipe).read_text()
+    overrides = ["model.init=shipped"] if fine_tuning else []
     if config.optimizer.freeze_epochs and config.model.pretrained is None:
         overrides.append("optimizer.freeze_epochs=0")
     size = config.model.args.get("input_size")
-    if size is not None and min(size) > 64 and config.model.init is None:
+    if size is not None and min(size) > 64 and not fine_tuning:
         overrides.append("model.args.input_size=[64,64]")
     return overrides
 
