@@ -13,7 +13,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from faceattr.attributes import ATTRIBUTES
-from faceattr.data.celeba import CelebA, load_celeba
+from faceattr.data.record import FaceDataset
+from faceattr.data.loaders import load_dataset
 from faceattr.data.formats import (
     AttributeTable,
     BoxTable,
@@ -69,7 +70,7 @@ def celeba_root() -> Path:
     return root
 
 
-def detected_subset(real: CelebA, root: Path, train: int, val: int) -> Path:
+def detected_subset(real: FaceDataset, root: Path, train: int, val: int) -> Path:
     """``root``: a CelebA folder of the real sample's first ``train`` training images (and one
     positive of each attribute they lack) and first ``val`` validation images (links to the real
     files), with YuNet's landmarks and boxes as `faceattr data landmarks` writes them."""
@@ -93,19 +94,21 @@ def detected_subset(real: CelebA, root: Path, train: int, val: int) -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_detected_celeba(real_celeba: CelebA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def small_detected_celeba(
+    real_celeba: FaceDataset, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """16 training and 8 validation faces of the real sample, with detected landmarks."""
     return detected_subset(real_celeba, tmp_path_factory.mktemp("small-detected"), 16, 8)
 
 
 @pytest.fixture(scope="session")
-def detected_celeba(real_celeba: CelebA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def detected_celeba(real_celeba: FaceDataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """4,000 training and 200 validation faces of the real sample, with detected landmarks."""
     return detected_subset(real_celeba, tmp_path_factory.mktemp("detected"), 4000, 200)
 
 
 @pytest.fixture(scope="session")
-def real_celeba(celeba_root: Path, tmp_path_factory: pytest.TempPathFactory) -> CelebA:
+def real_celeba(celeba_root: Path, tmp_path_factory: pytest.TempPathFactory) -> FaceDataset:
     """The real sample's own files, loaded once per session (about 2 s); do not modify it.
 
     The annotation cache is an empty folder, so landmarks a detector left in the user's cache
@@ -113,7 +116,7 @@ def real_celeba(celeba_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     """
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FACEATTR_CACHE", str(tmp_path_factory.mktemp("empty-cache")))
-        return load_celeba(celeba_root)
+        return load_dataset(celeba_root)
 
 
 def _draw_face(size: tuple[int, int], points: np.ndarray, seed: int) -> Image.Image:

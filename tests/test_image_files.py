@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from faceattr.data.cache_writer import DECODE_ERRORS, read_rgb
-from faceattr.data.celeba import verify_images
+from faceattr.data.check import verify_images
 from faceattr.data.dataset import read_image
 from faceattr.image_files import (
     MAX_PIXELS_ENV,

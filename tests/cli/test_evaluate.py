@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import faceattr.cli.evaluate  # noqa: F401  (registers `evaluate` and `compare`)
 from faceattr.attributes import ATTRIBUTES
 from faceattr.cli import app
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.data.formats import (
     AttributeTable,
     PartitionTable,
@@ -83,7 +83,7 @@ def test_evaluate_two_exports_and_compare_them(run: Path, tmp_path: Path) -> Non
     assert "| run#2 |" in (out / "compare.md").read_text()
 
 
-def real_sample(celeba: CelebA, rows: np.ndarray, root: Path) -> Path:
+def real_sample(celeba: FaceDataset, rows: np.ndarray, root: Path) -> Path:
     """A CelebA folder of the real images of ``rows`` (links) with their own attribute and
     partition files (a few rows: loading takes no time)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -101,7 +101,7 @@ def real_sample(celeba: CelebA, rows: np.ndarray, root: Path) -> Path:
 
 
 def test_evaluate_on_real_images_with_detected_landmarks(
-    real_celeba: CelebA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    real_celeba: FaceDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FACEATTR_CACHE", str(tmp_path / "cache"))
     splits = [

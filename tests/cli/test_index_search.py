@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import faceattr.cli.index  # noqa: F401  (registers the commands on the app)
 from faceattr.attributes import ATTRIBUTES
 from faceattr.cli import app
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.retrieval.store import IndexModel, IndexStore
 
 runner = CliRunner()
@@ -56,7 +56,7 @@ def test_missing_index_exits_2(tmp_path: Path) -> None:
     assert "no index at" in result.stderr
 
 
-def test_index_then_search(real_celeba: CelebA, tiny_real_model: Path, tmp_path: Path) -> None:
+def test_index_then_search(real_celeba: FaceDataset, tiny_real_model: Path, tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
     rows = [i for i in real_celeba.split_indices("val") if real_celeba.present[i]][:3]

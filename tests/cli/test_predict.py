@@ -15,14 +15,14 @@ from typer.testing import CliRunner
 
 import faceattr.cli.predict  # noqa: F401  (registers `faceattr predict`)
 from faceattr.cli import app
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 
 runner = CliRunner()
 REAL = 3
 
 
 @pytest.fixture(scope="module")
-def photo_folder(real_celeba: CelebA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def photo_folder(real_celeba: FaceDataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three real faces (one in a subfolder), a corrupt JPEG, a faceless PNG and a text file."""
     folder = tmp_path_factory.mktemp("photos")
     (folder / "more").mkdir()

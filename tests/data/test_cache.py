@@ -25,7 +25,8 @@ from faceattr.data.cache import (
 )
 from faceattr.data.cache_prepare import box_corners, loose_crop_matrices, prepare_cache
 from faceattr.data.cache_writer import read_rgb, warp_to_uint8
-from faceattr.data.celeba import CelebA, load_celeba
+from faceattr.data.record import FaceDataset
+from faceattr.data.loaders import load_dataset
 from faceattr.data.formats import (
     AttributeTable,
     IdentityTable,
@@ -122,7 +123,7 @@ def test_cache_landmarks_are_the_source_landmarks_mapped_exactly(
 ) -> None:
     prepare_cache(fake_celeba, tmp_path / "c", size=SIZE, margin=1.5, progress=False)
     cache = PackedCache(tmp_path / "c")
-    source = load_celeba(fake_celeba)
+    source = load_dataset(fake_celeba)
     rows = [int(np.flatnonzero(source.image_ids == i)[0]) for i in cache.image_ids]
     assert source.landmarks is not None and source.boxes is not None
     expected = transform_points(cache.matrices, source.landmarks[rows].astype(np.float64))
@@ -152,7 +153,7 @@ def test_cache_landmarks_are_the_source_landmarks_mapped_exactly(
 def test_a_batch_equals_a_fresh_decode_and_warp(fake_celeba: Path, tmp_path: Path) -> None:
     prepare_cache(fake_celeba, tmp_path / "c", size=SIZE, progress=False)
     cache = PackedCache(tmp_path / "c")
-    source = load_celeba(fake_celeba)
+    source = load_dataset(fake_celeba)
     rows = cache.split_indices("train")
     batch = cache.get_batch(rows)
     assert batch.images.shape == (len(rows), 3, SIZE, SIZE) and batch.images.dtype == torch.uint8
@@ -239,7 +240,7 @@ def test_a_dataloader_draws_whole_batches(fake_celeba: Path, tmp_path: Path) -> 
     assert torch.equal(pickle.loads(pickle.dumps(cache)).get_batch(rows).images, batches[0].images)
 
 
-def write_real_subset(real: CelebA, root: Path, count: int) -> list[str]:
+def write_real_subset(real: FaceDataset, root: Path, count: int) -> list[str]:
     """A CelebA folder of ``count`` real test images (linked) and their real annotations."""
     rows = real.split_indices("test")[:count]
     ids = real.image_ids[rows]
@@ -257,7 +258,7 @@ def write_real_subset(real: CelebA, root: Path, count: int) -> list[str]:
 
 
 def test_prepare_real_images(
-    real_celeba: CelebA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    real_celeba: FaceDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FACEATTR_CACHE", str(tmp_path / "annotation-cache"))
     ids = write_real_subset(real_celeba, tmp_path / "celeba", 20)

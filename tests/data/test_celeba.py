@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from faceattr.attributes import ATTRIBUTES
-from faceattr.data.celeba import CelebA, annotation_cache_dir, check_celeba, load_celeba
+from faceattr.data.record import DatasetError, FaceDataset, annotation_cache_dir
+from faceattr.data.loaders import check_dataset, load_dataset
 from faceattr.data.formats import (
     AnnotationError,
     PartitionTable,
@@ -26,7 +27,7 @@ from faceattr.data.formats import (
 )
 
 
-def test_real_sample_loads_with_its_missing_images(real_celeba: CelebA) -> None:
+def test_real_sample_loads_with_its_missing_images(real_celeba: FaceDataset) -> None:
     data = real_celeba
     assert len(data) == 202_599
     assert data.attribute_names == ATTRIBUTES
@@ -43,14 +44,14 @@ def test_real_sample_loads_with_its_missing_images(real_celeba: CelebA) -> None:
     assert data.image_path(int(first)).is_file()
 
 
-def test_split_indices_refuses_unknown_split(real_celeba: CelebA) -> None:
+def test_split_indices_refuses_unknown_split(real_celeba: FaceDataset) -> None:
     with pytest.raises(ValueError, match="unknown split 'valid'"):
         real_celeba.split_indices("valid")
 
 
 def test_fake_folder_loads_both_image_sets(fake_celeba: Path) -> None:
-    align = load_celeba(fake_celeba)
-    wild = load_celeba(fake_celeba, image_set="wild")
+    align = load_dataset(fake_celeba)
+    wild = load_dataset(fake_celeba, image_set="wild")
     assert align.image_dir.name == "img_align_celeba" and wild.image_dir.name == "img_celeba"
     assert align.landmarks is not None and wild.landmarks is not None
     assert align.boxes is not None and wild.boxes is not None
@@ -69,11 +70,11 @@ def test_tables_are_joined_on_image_ids(fake_celeba: Path) -> None:
     order = np.arange(len(ids))[::-1][:-2]  # reversed, without the first two images
     shuffled = type(landmarks)(landmarks.image_ids[order], landmarks.landmarks[order])
     write_landmarks(fake_celeba / "list_landmarks_align_celeba.txt", shuffled)
-    data = load_celeba(fake_celeba)
+    data = load_dataset(fake_celeba)
     assert data.landmarks is not None
     assert np.isnan(data.landmarks[:2]).all()
     assert np.array_equal(data.landmarks[2:], landmarks.landmarks[2:])
-    report = check_celeba(fake_celeba)
+    report = check_dataset(fake_celeba)
     assert report.ok
     assert any("has no row for 2 of 12 present images" in w for w in report.warnings)
 
@@ -94,13 +95,13 @@ def test_kaggle_csv_folder_loads_like_the_text_one(fake_celeba: Path, tmp_path: 
         kaggle / "list_landmarks_align_celeba.csv",
         read_landmarks(fake_celeba / "list_landmarks_align_celeba.txt"),
     )
-    text, csv = load_celeba(fake_celeba), load_celeba(kaggle)
+    text, csv = load_dataset(fake_celeba), load_dataset(kaggle)
     assert csv.image_dir == kaggle / "img_align_celeba" / "img_align_celeba"  # Kaggle nests it
     assert np.array_equal(csv.labels, text.labels)
     assert np.array_equal(csv.partition, text.partition)  # type: ignore[arg-type]
     assert np.array_equal(csv.landmarks, text.landmarks)  # type: ignore[arg-type]
     assert csv.identity is None and csv.present.all()
-    assert "Kaggle CSV" in check_celeba(kaggle).files["attributes"]
+    assert "(CSV)" in check_dataset(kaggle).files["attributes"]
 
 
 def test_official_anno_and_eval_subfolders(fake_celeba: Path) -> None:
@@ -110,7 +111,7 @@ def test_official_anno_and_eval_subfolders(fake_celeba: Path) -> None:
     (fake_celeba / "list_eval_partition.txt").rename(
         fake_celeba / "Eval" / "list_eval_partition.txt"
     )
-    data = load_celeba(fake_celeba)
+    data = load_dataset(fake_celeba)
     assert data.files["attributes"].parent.name == "Anno"
     assert data.files["partition"].parent.name == "Eval"
 
@@ -139,7 +140,7 @@ def test_annotations_found_in_dirs_then_cache(
     boxes = read_boxes(fake_celeba / "list_bbox_align_celeba.txt")
     (fake_celeba / "list_bbox_align_celeba.txt").rename(cache / "list_bbox_align_celeba.txt")
     write_boxes(extra / "list_bbox_align_celeba.csv", type(boxes)(boxes.image_ids, boxes.boxes + 1))
-    data = load_celeba(fake_celeba, annotation_dirs=[extra])
+    data = load_dataset(fake_celeba, annotation_dirs=[extra])
     assert data.files["landmarks"].parent == cache
     assert data.files["boxes"] == extra / "list_bbox_align_celeba.csv"  # dirs before the cache
     assert np.array_equal(data.boxes, boxes.boxes + 1)  # type: ignore[arg-type]
@@ -147,9 +148,11 @@ def test_annotations_found_in_dirs_then_cache(
 
 def test_missing_attribute_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="list_attr_celeba"):
-        load_celeba(tmp_path)
-    report = check_celeba(tmp_path)
+        load_dataset(tmp_path, format="celeba")
+    report = check_dataset(tmp_path, format="celeba")
     assert not report.ok and "no list_attr_celeba" in report.errors[0]
+    with pytest.raises(DatasetError, match="no known dataset layout found; pass --format"):
+        load_dataset(tmp_path)
 
 
 def test_malformed_file_fails_load_and_is_listed_by_check(fake_celeba: Path) -> None:
@@ -158,8 +161,8 @@ def test_malformed_file_fails_load_and_is_listed_by_check(fake_celeba: Path) -> 
     lines[4] = lines[4].rsplit(" ", 2)[0] + "\r\n"  # line 5: two values short
     path.write_text("".join(lines))
     with pytest.raises(AnnotationError, match="list_attr_celeba.txt:5: expected 41 fields"):
-        load_celeba(fake_celeba)
-    report = check_celeba(fake_celeba)
+        load_dataset(fake_celeba)
+    report = check_dataset(fake_celeba)
     assert not report.ok
     assert report.errors == [
         "list_attr_celeba.txt:5: expected 41 fields (image_id + 40 values), got 39"
@@ -170,7 +173,7 @@ def test_missing_image_is_a_warning_naming_file_and_line(
     fake_celeba: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (fake_celeba / "img_align_celeba" / "000005.jpg").unlink()
-    report = check_celeba(fake_celeba)
+    report = check_dataset(fake_celeba)
     assert report.ok
     assert (report.present, report.missing) == (11, 1)
     assert report.present_split_counts == {"train": 5, "val": 3, "test": 3}
@@ -178,7 +181,7 @@ def test_missing_image_is_a_warning_naming_file_and_line(
     assert "1 of 12 annotated images" in warning
     assert "000005.jpg at list_attr_celeba.txt:7" in warning
     with caplog.at_level(logging.WARNING, logger="faceattr.data.celeba"):
-        assert load_celeba(fake_celeba).split_indices("train").tolist() == [0, 1, 2, 3, 5]
+        assert load_dataset(fake_celeba).split_indices("train").tolist() == [0, 1, 2, 3, 5]
     assert "1 of 12 annotated images are missing" in caplog.text
 
 
@@ -189,7 +192,7 @@ def test_disagreeing_ids_are_errors_naming_both_files(fake_celeba: Path) -> None
     write_partition(
         fake_celeba / "list_eval_partition.txt", PartitionTable(ids, partition.partition)
     )
-    report = check_celeba(fake_celeba)
+    report = check_dataset(fake_celeba)
     assert not report.ok
     assert any(
         "list_eval_partition.txt names 1 images that list_attr_celeba.txt lacks (999999.jpg)" in e
@@ -207,10 +210,10 @@ def test_partition_that_shares_identities_is_reported(fake_celeba: Path) -> None
     write_partition(
         fake_celeba / "list_eval_partition.txt", PartitionTable(partition.image_ids, split)
     )
-    report = check_celeba(fake_celeba)
+    report = check_dataset(fake_celeba)
     assert report.ok and report.identity_disjoint is False
     assert any("1 identities appear in more than one split (1)" in w for w in report.warnings)
-    assert "identity-disjoint partition: NO" in report.format()
+    assert "identity-disjoint partition: NO" in report.format_text()
 
 
 def test_unannotated_and_corrupt_images_are_warnings(fake_celeba: Path) -> None:
@@ -218,7 +221,7 @@ def test_unannotated_and_corrupt_images_are_warnings(fake_celeba: Path) -> None:
     shutil.copy(
         fake_celeba / "img_align_celeba" / "000001.jpg", fake_celeba / "img_align_celeba" / "x.jpg"
     )
-    report = check_celeba(fake_celeba, verify=True)
+    report = check_dataset(fake_celeba, verify=True)
     assert report.ok
     assert any(
         "1 files in img_align_celeba/ have no annotations (x.jpg)" in w for w in report.warnings

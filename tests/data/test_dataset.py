@@ -10,11 +10,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from faceattr.data.celeba import CelebA, load_celeba
+from faceattr.data.record import FaceDataset
+from faceattr.data.loaders import load_dataset
 from faceattr.data.dataset import CelebADataset, collate_skip_none, select_rows
 
 
-def test_real_images_through_dataloader_workers(real_celeba: CelebA) -> None:
+def test_real_images_through_dataloader_workers(real_celeba: FaceDataset) -> None:
     rows = real_celeba.split_indices("test")[:8]
     dataset = CelebADataset(real_celeba, rows, attributes=["Male", "Smiling"])
     loader = DataLoader(dataset, batch_size=4, num_workers=2, collate_fn=collate_skip_none)
@@ -34,7 +35,7 @@ def test_real_images_through_dataloader_workers(real_celeba: CelebA) -> None:
 
 
 def test_split_names_ids_and_rows_select_the_same_images(fake_celeba: Path) -> None:
-    data = load_celeba(fake_celeba)
+    data = load_dataset(fake_celeba)
     by_name = select_rows(data, "val")
     by_ids = select_rows(data, ["000007.jpg", "000008.jpg", "000009.jpg"])
     by_rows = select_rows(data, np.array([6, 7, 8]))
@@ -47,7 +48,7 @@ def test_split_names_ids_and_rows_select_the_same_images(fake_celeba: Path) -> N
 
 
 def test_item_carries_landmarks_box_and_transform(fake_celeba: Path) -> None:
-    data = load_celeba(fake_celeba, image_set="wild")
+    data = load_dataset(fake_celeba, image_set="wild")
     dataset = CelebADataset(data, "test", transform=lambda image: image[:, :100, :100])
     item = dataset[0]
     assert item is not None
@@ -66,7 +67,7 @@ def test_corrupt_image_is_skipped_and_counted(
 ) -> None:
     image = fake_celeba / "img_align_celeba" / "000003.jpg"
     image.write_bytes(image.read_bytes()[:300])  # an interrupted download: a truncated JPEG
-    dataset = CelebADataset(load_celeba(fake_celeba), "train")
+    dataset = CelebADataset(load_dataset(fake_celeba), "train")
     with caplog.at_level(logging.WARNING, logger="faceattr.data.dataset"):
         assert dataset[2] is None
     assert "000003.jpg" in caplog.text

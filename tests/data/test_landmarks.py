@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from faceattr.cli import app
-from faceattr.data.celeba import annotation_cache_dir
+from faceattr.data.record import annotation_cache_dir
 from faceattr.data.formats import read_boxes, read_landmarks
 from faceattr.data.landmarks import (
     UNREADABLE,

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from faceattr.attributes import ATTRIBUTES
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.data.stats import (
     correlation_matrix,
     dataset_stats,
@@ -22,13 +22,13 @@ from faceattr.data.stats import (
 )
 
 
-def test_real_frequencies_and_splits(real_celeba: CelebA) -> None:
+def test_real_frequencies_and_splits(real_celeba: FaceDataset) -> None:
     frequency = positive_frequency(real_celeba.labels)
     assert round(100 * frequency[ATTRIBUTES.index("Male")], 2) == 41.68
     assert split_counts(real_celeba.partition) == {"train": 162_770, "val": 19_867, "test": 19_962}
 
 
-def test_real_correlation_matches_numpy(real_celeba: CelebA) -> None:
+def test_real_correlation_matches_numpy(real_celeba: FaceDataset) -> None:
     ours = correlation_matrix(real_celeba.labels)
     np.testing.assert_allclose(ours, np.corrcoef(real_celeba.labels.T), atol=1e-10)
     np.testing.assert_array_equal(ours, ours.T)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from faceattr.attributes import ATTRIBUTE_INDEX, ATTRIBUTES, attribute_indices
-from faceattr.data.celeba import check_celeba
+from faceattr.data.loaders import check_dataset
 from faceattr.data.formats import (
     read_attributes,
     read_boxes,
@@ -152,7 +152,7 @@ def test_cli_writes_a_valid_folder_and_refuses_a_non_empty_one(tmp_path: Path) -
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "wrote 8 aligned + wild images" in result.output
-    assert check_celeba(out).ok
+    assert check_dataset(out).ok
     with pytest.raises(FileExistsError, match="not empty"):
         generate_dataset(out, 8, progress=False)
 
@@ -167,8 +167,8 @@ def test_generation_is_identical_for_any_worker_count(synth_root: Path, tmp_path
 
 def test_output_passes_check_and_reads_back_the_planned_labels(synth_root: Path) -> None:
     for image_set in ("align", "wild"):
-        report = check_celeba(synth_root, image_set)
-        assert report.ok, report.format()
+        report = check_dataset(synth_root, image_set=image_set)
+        assert report.ok, report.format_text()
         assert report.present == COUNT and report.missing == 0 and report.identity_disjoint
     plan = plan_dataset(COUNT, seed=SEED)
     attributes = read_attributes(synth_root / "list_attr_celeba.txt")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.evaluation.baselines import (
     baseline_scores,
     majority_predictions,
@@ -15,7 +15,7 @@ from faceattr.evaluation.baselines import (
 )
 
 
-def test_reproduces_seed_000_on_all_rows(real_celeba: CelebA) -> None:
+def test_reproduces_seed_000_on_all_rows(real_celeba: FaceDataset) -> None:
     # Seed 000 fitted and scored its estimators on the whole attribute file.
     labels = real_celeba.labels
     scores = baseline_scores(labels, labels, real_celeba.attribute_names)
@@ -34,7 +34,7 @@ def test_reproduces_seed_000_on_all_rows(real_celeba: CelebA) -> None:
     assert scores.positive_class[at["No_Beard"]] == 0 and scores.positive_class[at["Bald"]] == 1
 
 
-def test_present_test_images_against_train_majority(real_celeba: CelebA) -> None:
+def test_present_test_images_against_train_majority(real_celeba: FaceDataset) -> None:
     train = real_celeba.labels[real_celeba.split_indices("train")]
     test = real_celeba.labels[real_celeba.split_indices("test")]
     assert len(train) == 16_000 and len(test) == 2_000

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from faceattr.attributes import ATTRIBUTES
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.evaluation.evaluate import (
     ScoringOptions,
     error_table,
@@ -136,7 +136,7 @@ def test_stored_thresholds_and_cached_protocols_are_reused(run: Path) -> None:
     assert resolve_target(run / "last").default_out == run / "eval-last"
 
 
-def test_majority_baseline_of_the_real_test_split_is_in_the_table(real_celeba: CelebA) -> None:
+def test_majority_baseline_of_the_real_test_split_is_in_the_table(real_celeba: FaceDataset) -> None:
     labels = real_celeba.labels[real_celeba.split_indices("test")]
     assert len(labels) == 2000
     baselines, rows_used = fit_baselines(real_celeba, labels, ATTRIBUTES)
@@ -147,7 +147,7 @@ def test_majority_baseline_of_the_real_test_split_is_in_the_table(real_celeba: C
     assert rows[-1] == ["mean", pytest.approx(1 - 0.8039, abs=5e-5)]
 
 
-def test_baselines_need_only_the_training_labels(real_celeba: CelebA) -> None:
+def test_baselines_need_only_the_training_labels(real_celeba: FaceDataset) -> None:
     assert real_celeba.partition is not None
     without_train = replace(real_celeba, present=real_celeba.present & (real_celeba.partition != 0))
     labels = real_celeba.labels[real_celeba.split_indices("test")]

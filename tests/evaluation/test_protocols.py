@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from faceattr.cli import app
 from faceattr.data.cache_writer import read_rgb
-from faceattr.data.celeba import CelebA, load_celeba
+from faceattr.data.record import FaceDataset
+from faceattr.data.loaders import load_dataset
 from faceattr.evaluation.protocols import (
     AFFACT_CROP,
     CropCounts,
@@ -70,7 +71,7 @@ def test_views_are_the_aligned_and_detected_crops(fake_celeba: Path, tmp_path: P
     materialise_protocols(
         fake_celeba, tmp_path / "p", protocols=["A", "D"], size=SIZE, progress=False
     )
-    source = load_celeba(fake_celeba)
+    source = load_dataset(fake_celeba)
     rows = source.split_indices("test")
     assert source.landmarks is not None and source.boxes is not None
     images = torch.stack(
@@ -185,7 +186,7 @@ def test_majority_vote_breaks_ties_by_the_mean_score() -> None:
 
 
 def test_protocols_of_real_images(
-    celeba_root: Path, real_celeba: CelebA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    celeba_root: Path, real_celeba: FaceDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FACEATTR_CACHE", str(tmp_path / "empty-annotation-cache"))
     manifest = materialise_protocols(

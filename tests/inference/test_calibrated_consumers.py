@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.inference.onnx import export_onnx
 from faceattr.inference.predictor import Predictor
 from faceattr.models.calibration import AttributeCalibration, Calibration
@@ -48,7 +48,7 @@ def test_the_stored_calibration_round_trips(calibrated_model: Path) -> None:
 
 
 def test_the_same_face_gets_the_same_calibrated_number_everywhere(
-    calibrated_model: Path, tiny_real_model: Path, real_celeba: CelebA, tmp_path: Path
+    calibrated_model: Path, tiny_real_model: Path, real_celeba: FaceDataset, tmp_path: Path
 ) -> None:
     photo = real_celeba.image_path(int(real_celeba.split_indices("test")[0]))
     raw = Predictor.from_checkpoint(tiny_real_model, device="cpu").predict(photo)[0]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import faceattr.cli.export  # noqa: F401  (registers `faceattr export`)
 from faceattr.cli import app
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.inference.onnx import OnnxNetwork, PredictionGraph, export_onnx
 from faceattr.inference.predictor import Predictor
 from faceattr.models import create_model
@@ -49,7 +49,7 @@ def test_onnxruntime_equals_pytorch_at_any_batch_size(
 
 
 def test_onnx_predictor_matches_the_pytorch_predictor(
-    onnx_file: Path, tiny_real_model: Path, real_celeba: CelebA
+    onnx_file: Path, tiny_real_model: Path, real_celeba: FaceDataset
 ) -> None:
     onnx = Predictor.from_checkpoint(onnx_file)
     torch_predictor = Predictor.from_checkpoint(tiny_real_model, device="cpu")

@@ -13,7 +13,7 @@ from PIL import Image
 from faceattr.attributes import ATTRIBUTES
 from faceattr.data.cache_prepare import loose_crop_matrices
 from faceattr.data.cache_writer import warp_to_uint8
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.geometry import MEAN_ALIGNED_LANDMARKS
 from faceattr.inference.images import (
     ImageDecodeError,
@@ -28,7 +28,7 @@ IMAGES = 10
 
 
 @pytest.fixture(scope="module")
-def photos(real_celeba: CelebA) -> list[Path]:
+def photos(real_celeba: FaceDataset) -> list[Path]:
     rows = [i for i in real_celeba.split_indices("test") if real_celeba.present[i]][:IMAGES]
     return [real_celeba.image_path(int(i)) for i in rows]
 

@@ -21,7 +21,7 @@ import faceattr.cli.explain
 import faceattr.cli.predict  # noqa: F401  (registers `faceattr predict` and `explain`)
 from faceattr.attributes import ATTRIBUTES
 from faceattr.cli import app
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.evaluation.baselines import majority_predictions
 from faceattr.inference.predictor import Predictor
 from faceattr.inference.shipped import SHIPPED_MODEL, shipped_model_path
@@ -67,7 +67,7 @@ def test_the_shipped_model_is_the_default_and_reads_a_real_photo(
 
 
 def test_it_beats_the_majority_on_real_celeba_photos_through_detection(
-    shipped: Predictor, real_celeba: CelebA
+    shipped: Predictor, real_celeba: FaceDataset
 ) -> None:
     rows = real_celeba.split_indices("test")[:REAL_FACES]
     paths = [real_celeba.image_path(int(row)) for row in rows]

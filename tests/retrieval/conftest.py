@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.retrieval.query import parse_query
 from faceattr.retrieval.store import IndexStore
 
@@ -29,7 +29,7 @@ REAL_FACES = 10
 
 
 @pytest.fixture(scope="session")
-def collection(real_celeba: CelebA, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+def collection(real_celeba: FaceDataset, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """12 files: 10 real test-split faces, ``corrupt.jpg`` (not an image) and ``blank.png``
     (no face)."""
     folder = tmp_path_factory.mktemp("photos")

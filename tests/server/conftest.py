@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.inference.predictor import Predictor
 from faceattr.retrieval.indexer import index_paths
 from faceattr.retrieval.store import IndexStore
@@ -21,7 +21,7 @@ PHOTOS = 6
 
 
 @pytest.fixture(scope="session")
-def photos(real_celeba: CelebA, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+def photos(real_celeba: FaceDataset, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Copies of the first present real test-split photos."""
     folder = tmp_path_factory.mktemp("photos")
     rows = [i for i in real_celeba.split_indices("test") if real_celeba.present[i]][:PHOTOS]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.training.config import ConfigError, DataConfig
 from faceattr.training.datamodule import FaceDataModule
 from faceattr.training.folds import assign_folds
@@ -46,7 +46,7 @@ def test_bad_fold_counts_are_refused() -> None:
         assign_folds(np.array([1, 1, 2, 2, 3]), 4)
 
 
-def test_folds_of_the_real_sample(real_celeba: CelebA) -> None:
+def test_folds_of_the_real_sample(real_celeba: FaceDataset) -> None:
     rows = real_celeba.split_indices(["train", "val"])
     assert real_celeba.identity is not None
     identity = real_celeba.identity[rows]

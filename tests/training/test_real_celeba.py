@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.evaluation.baselines import baseline_scores
 from faceattr.training import evaluate, load_checkpoint, load_config, train
 
@@ -22,7 +22,7 @@ TRAIN, VAL = 8000, 500
 ANNOTATIONS = ("list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt")
 
 
-def sample_root(celeba: CelebA, rows: np.ndarray, root: Path) -> Path:
+def sample_root(celeba: FaceDataset, rows: np.ndarray, root: Path) -> Path:
     """A CelebA folder of links: the real annotation files and the images of ``rows``."""
     (root / "img_align_celeba").mkdir(parents=True)
     for name in ANNOTATIONS:
@@ -33,7 +33,7 @@ def sample_root(celeba: CelebA, rows: np.ndarray, root: Path) -> Path:
 
 
 def test_facenet_mtl_beats_the_majority_baseline_on_real_test_images(
-    real_celeba: CelebA, tmp_path: Path
+    real_celeba: FaceDataset, tmp_path: Path
 ) -> None:
     train_rows = real_celeba.split_indices("train")[:TRAIN]
     test_rows = real_celeba.split_indices("test")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from faceattr.data.celeba import CelebA
+from faceattr.data.record import FaceDataset
 from faceattr.evaluation.evaluate import evaluate_model
 from faceattr.training.config import load_config
 from faceattr.training.trainer import RunResult, train
@@ -29,14 +29,14 @@ def run(root: Path, tmp: Path, recipe: str | None, *overrides: str) -> RunResult
     return train(load_config(recipe, settings))
 
 
-def majority_accuracy(real_celeba: CelebA, attribute: str) -> float:
+def majority_accuracy(real_celeba: FaceDataset, attribute: str) -> float:
     rows = real_celeba.split_indices("val")[:VAL]
     positive = real_celeba.labels[rows, real_celeba.attribute_names.index(attribute)].mean()
     return float(max(positive, 1.0 - positive))
 
 
 def test_facenet_learns_gender_from_the_type_a_crop(
-    detected_celeba: Path, real_celeba: CelebA, tmp_path: Path
+    detected_celeba: Path, real_celeba: FaceDataset, tmp_path: Path
 ) -> None:
     # seed 000's recipe on 4,000 real faces x4 (offline flip and blur) for 6 epochs; the best
     # epoch (lowest validation loss) is exported, and scored on the validation faces' type A crops

@@ -34,9 +34,9 @@ def check(
 
     A partial image folder (an interrupted download) is a warning, not an error.
     """
-    from faceattr.data.celeba import check_celeba
+    from faceattr.data.loaders import check_dataset
 
-    report = check_celeba(root, image_set.value, annotations, verify=verify)
-    typer.echo(report.format())
+    report = check_dataset(root, image_set.value, annotations, verify=verify)
+    typer.echo(report.format_text())
     if not report.ok:
         raise typer.Exit(1)

@@ -54,7 +54,7 @@ def demo(
     protocols A and D with a report, explain one of its faces, index the test faces and search
     them, and predict on a real photo with the model shipped in the package."""
     from faceattr.data.cache_prepare import prepare_cache
-    from faceattr.data.celeba import check_celeba, load_celeba
+    from faceattr.data.loaders import check_dataset, load_dataset
     from faceattr.data.stats import dataset_stats, write_stats
     from faceattr.data.synth import RENDERED_ATTRIBUTES, generate_dataset
     from faceattr.training.config import load_config
@@ -70,14 +70,14 @@ def demo(
     _done(start, ("dataset", data_root))
 
     start = _step("2. Validate it (faceattr data check)")
-    report = check_celeba(data_root)
-    typer.echo("\n".join("   " + line for line in report.format().splitlines()))
+    report = check_dataset(data_root)
+    typer.echo("\n".join("   " + line for line in report.format_text().splitlines()))
     if not report.ok:
         raise typer.Exit(1)
     _done(start)
 
     start = _step("3. Statistics and baselines (faceattr data stats)")
-    data = load_celeba(data_root)
+    data = load_dataset(data_root)
     stats = dataset_stats(data.labels, data.partition, data.attribute_names)
     written = write_stats(stats, out / "stats")
     test = stats.baselines.get("test")

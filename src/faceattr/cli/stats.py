@@ -43,12 +43,13 @@ def stats(
     ),
 ) -> None:
     """Attribute frequencies, imbalance, correlations and majority/minority baselines of ROOT."""
-    from faceattr.data.celeba import DatasetError, load_celeba
+    from faceattr.data.record import DatasetError
+    from faceattr.data.loaders import load_dataset
     from faceattr.data.formats import AnnotationError
     from faceattr.data.stats import dataset_stats, write_stats
 
     try:
-        data = load_celeba(root)
+        data = load_dataset(root)
     except (AnnotationError, DatasetError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -46,8 +46,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from faceattr.data.celeba import ImageSet
 from faceattr.data.formats import SPLIT_CODES
+from faceattr.data.record import ImageSet
 from faceattr.geometry.affine import Size, as_hw, similarity_matrix
 
 CACHE_FORMAT = "faceattr-packed-cache"

@@ -40,7 +40,8 @@ from faceattr.data.cache_writer import (
     render_rows,
     warp_to_uint8,
 )
-from faceattr.data.celeba import CelebA, ImageSet, load_celeba
+from faceattr.data.loaders import load_dataset
+from faceattr.data.record import FaceDataset, ImageSet
 from faceattr.defaults import DEFAULT_MARGIN, DEFAULT_SIZE
 from faceattr.geometry import affact_alignment_matrix, box_matrix, transform_points
 from faceattr.geometry.affine import similarity_matrix
@@ -167,7 +168,7 @@ def prepare_cache(
     """
     started = time.perf_counter()
     root, out = Path(root), Path(out)
-    data = load_celeba(root, image_set=image_set, annotation_dirs=annotation_dirs)
+    data = load_dataset(root, image_set=image_set, annotation_dirs=annotation_dirs)
     rows = data.split_indices(list(splits) or "all")  # present images only
     info = CacheInfo(
         size=size,
@@ -213,7 +214,7 @@ def prepare_cache(
     )
 
 
-def _source(data: CelebA, rows: np.ndarray, row: int) -> SourceImage:
+def _source(data: FaceDataset, rows: np.ndarray, row: int) -> SourceImage:
     i = int(rows[row])
     nan_points, nan_box = np.full((5, 2), np.nan), np.full(4, np.nan)
     return SourceImage(
@@ -225,7 +226,7 @@ def _source(data: CelebA, rows: np.ndarray, row: int) -> SourceImage:
     )
 
 
-def _start(out: Path, info: CacheInfo, data: CelebA, rows: np.ndarray) -> None:
+def _start(out: Path, info: CacheInfo, data: FaceDataset, rows: np.ndarray) -> None:
     """Write the static arrays and the empty working arrays of a new cache."""
     n = len(rows)
     partition = np.full(n, -1, np.int8) if data.partition is None else data.partition[rows]
@@ -288,7 +289,7 @@ class _Progress:
 
 
 def _finish(
-    out: Path, info: CacheInfo, data: CelebA, rows: np.ndarray, status: np.ndarray
+    out: Path, info: CacheInfo, data: FaceDataset, rows: np.ndarray, status: np.ndarray
 ) -> tuple[CacheInfo, tuple[tuple[str, str], ...]]:
     """Map landmarks and boxes into cache pixels, list the skipped images, mark the cache done."""
     if (status == PENDING).any():

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from faceattr.data.celeba import SPLITS, CelebA
+from faceattr.data.record import SPLITS, FaceDataset
 from faceattr.image_files import open_image
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class CelebAItem(TypedDict, total=False):
     box: torch.Tensor  # float32 (4,)
 
 
-def select_rows(celeba: CelebA, split: Split) -> np.ndarray:
+def select_rows(celeba: FaceDataset, split: Split) -> np.ndarray:
     """Row indices for ``split``: split name(s) (present images), image ids, or row indices."""
     if isinstance(split, str):
         return celeba.split_indices(split)
@@ -72,7 +72,7 @@ class CelebADataset(Dataset):
 
     def __init__(
         self,
-        celeba: CelebA,
+        celeba: FaceDataset,
         split: Split = "train",
         attributes: Sequence[str] | None = None,
         transform: Callable[[torch.Tensor], Any] | None = None,

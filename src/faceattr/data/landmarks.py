@@ -30,8 +30,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from faceattr.data.celeba import IMAGE_SETS, ImageSet, annotation_cache_dir, load_celeba
 from faceattr.data.formats import BoxTable, LandmarkTable, write_boxes, write_landmarks
+from faceattr.data.loaders import load_dataset
+from faceattr.data.loaders.celeba import IMAGE_SETS
+from faceattr.data.record import ImageSet, annotation_cache_dir
 from faceattr.geometry.frame import (
     ALIGNED_IMAGE_SIZE,
     MEAN_ALIGNED_BOX,
@@ -336,7 +338,7 @@ def detect_landmarks(
     landmark_path, box_path, summary_path, partial_path = output_paths(out_dir, image_set)
     if landmark_path.exists() and not overwrite:
         raise FileExistsError(f"{landmark_path} exists; pass overwrite=True (--overwrite)")
-    data = load_celeba(root, image_set)
+    data = load_dataset(root, image_set=image_set)
     rows = np.flatnonzero(data.present)[:limit]
     image_ids = data.image_ids[rows]
     paths = [data.image_path(int(i)) for i in rows]

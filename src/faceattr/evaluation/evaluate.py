@@ -39,7 +39,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from faceattr.attributes import attribute_indices
-from faceattr.data.celeba import SPLIT_CODES, CelebA, ImageSet, cache_home, load_celeba
+from faceattr.data.formats import SPLIT_CODES
+from faceattr.data.record import FaceDataset, ImageSet, cache_home
+from faceattr.data.loaders import load_dataset
 from faceattr.data.landmarks import detect_landmarks
 from faceattr.evaluation.analyses import (
     model_robustness,
@@ -276,7 +278,7 @@ def error_table(
 
 
 def fit_baselines(
-    data: CelebA, labels: LabelArray, attributes: Sequence[str]
+    data: FaceDataset, labels: LabelArray, attributes: Sequence[str]
 ) -> tuple[BaselineScores, str]:
     """The majority and minority estimators fitted on the training labels of ``data`` and scored
     on ``labels`` ``(N, K)`` (columns ``attributes``), and which rows they were fitted on: those
@@ -305,7 +307,7 @@ class ScoringOptions:
 
 
 def protocol_cache_dir(
-    data: CelebA, image_set: str, split: str, crop: CropSpec, limit: int | None
+    data: FaceDataset, image_set: str, split: str, crop: CropSpec, limit: int | None
 ) -> Path:
     """The cache folder of ``split``'s protocols of ``data`` cut by ``crop``, keyed by the root,
     the image set, the split, the crop rule and size, the limit and the images' landmarks and
@@ -321,7 +323,7 @@ def protocol_cache_dir(
 
 
 def cached_protocols(
-    data: CelebA,
+    data: FaceDataset,
     image_set: ImageSet,
     split: str,
     crop: CropSpec,
@@ -378,7 +380,7 @@ def parse_protocols(protocols: str | Sequence[str]) -> tuple[str, ...]:
     return chosen
 
 
-def without_geometry(data: CelebA, split: str, limit: int | None) -> NDArray[np.intp]:
+def without_geometry(data: FaceDataset, split: str, limit: int | None) -> NDArray[np.intp]:
     """Rows of ``split``'s present images (the first ``limit``) with neither landmarks nor box."""
     rows = data.split_indices(split)[:limit]
     known = np.zeros(len(rows), dtype=bool)
@@ -401,7 +403,7 @@ def data_root_of(description: ModelDescription, root: str | Path | None) -> Path
 
 def validation_scores(
     model: AttributeModel,
-    data: CelebA,
+    data: FaceDataset,
     image_set: ImageSet,
     crop: CropSpec,
     options: ScoringOptions,
@@ -503,11 +505,11 @@ def evaluate_model(
         raise ValueError(f"protocol crops are square; {description.model_name} is {height}x{width}")
     data_root = data_root_of(description, root)
     image_set: ImageSet = description.config.get("data", {}).get("image_set", "align")
-    data = load_celeba(data_root, image_set=image_set)
+    data = load_dataset(data_root, image_set=image_set)
     lacking = len(without_geometry(data, split, options.limit))
     if lacking and detect:
         detect_landmarks(data_root, image_set, progress=options.progress)
-        data = load_celeba(data_root, image_set=image_set)
+        data = load_dataset(data_root, image_set=image_set)
     elif lacking:
         log.warning(
             "%d %s images of %s have no landmarks or box: they are scored as whole images "

@@ -40,7 +40,8 @@ import torch
 
 from faceattr.data.cache_writer import RowFailure, SourceImage, create_array, render_rows
 from faceattr.data.cache_writer import warp_to_uint8 as warp_views
-from faceattr.data.celeba import ImageSet, load_celeba
+from faceattr.data.record import ImageSet
+from faceattr.data.loaders import load_dataset
 from faceattr.defaults import PROTOCOLS
 from faceattr.geometry import (
     AffactAugment,
@@ -316,7 +317,7 @@ def materialise_protocols(
         raise ValueError(f"unknown protocols {unknown}; choose from {', '.join(PROTOCOLS)}")
     root, out = Path(root), Path(out)
     crop = replace(crop, out_size=(size, size))
-    data = load_celeba(root, image_set=image_set, annotation_dirs=annotation_dirs)
+    data = load_dataset(root, image_set=image_set, annotation_dirs=annotation_dirs)
     rows = data.split_indices(split)[:limit]  # present images only
     n = len(rows)
     landmarks = _rows_or_nan(data.landmarks, rows, (5, 2))

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from faceattr.data.celeba import SPLITS, DatasetError, load_celeba
+from faceattr.data.record import DatasetError, SPLITS
+from faceattr.data.loaders import load_dataset
 from faceattr.data.formats import AnnotationError
 from faceattr.evaluation.evaluate import EVAL_FILE
 from faceattr.models.base import InputConfig
@@ -115,7 +116,7 @@ class ReportData:
 def data_summary(root: Path) -> DataSummary:
     """Present images per split of the dataset at ``root`` (None when it cannot be read here)."""
     try:
-        data = load_celeba(root)
+        data = load_dataset(root)
     except (AnnotationError, DatasetError, FileNotFoundError, OSError):
         return DataSummary(root, None)
     if data.partition is None:

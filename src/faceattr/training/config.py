@@ -19,7 +19,7 @@ import yaml
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from faceattr.data.celeba import SPLITS
+from faceattr.data.record import SPLITS
 from faceattr.geometry.jitter import AffactJitter
 
 CropKind = Literal["affact", "box", "image", "seed000-a", "seed000-b"]

@@ -28,7 +28,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from faceattr.data.cache import INFO_FILE, CacheInfo, PackedCache
 from faceattr.data.cache_prepare import loose_crop_matrices, prepare_cache
 from faceattr.data.cache_writer import warp_to_uint8
-from faceattr.data.celeba import SPLITS, CelebA, load_celeba
+from faceattr.data.record import FaceDataset, SPLITS
+from faceattr.data.loaders import load_dataset
 from faceattr.data.dataset import CelebADataset
 from faceattr.geometry import ALIGNED_IMAGE_SIZE, MEAN_ALIGNED_LANDMARKS
 from faceattr.geometry.affine import Size
@@ -224,7 +225,7 @@ class FaceDataModule(pl.LightningDataModule):
         self.seed = seed
         warn_if_upsampled(self.crop, data)
         self.splits: dict[str, FaceSplit] = {}
-        self._source: PackedCache | CelebA | None = None
+        self._source: PackedCache | FaceDataset | None = None
 
     def prepare_data(self) -> None:
         """Write the packed cache when one is configured and not ready (one process does this)."""
@@ -239,13 +240,13 @@ class FaceDataModule(pl.LightningDataModule):
             workers=self.data.workers,
         )
 
-    def open_source(self) -> PackedCache | CelebA:
+    def open_source(self) -> PackedCache | FaceDataset:
         """The packed cache, or the CelebA folder loaded (and validated) once."""
         if self._source is None:
             self._source = (
                 PackedCache(self.data.cache)
                 if self.data.cache is not None
-                else load_celeba(self.data.root, self.data.image_set)
+                else load_dataset(self.data.root, image_set=self.data.image_set)
             )
         return self._source
 
@@ -265,7 +266,7 @@ class FaceDataModule(pl.LightningDataModule):
             return self._cached_split(source, name, limit)
         return self._decoded_split(source, name, limit)
 
-    def _rows(self, source: PackedCache | CelebA, name: str) -> np.ndarray:
+    def _rows(self, source: PackedCache | FaceDataset, name: str) -> np.ndarray:
         """Rows of split ``name``: the partition's, or under ``data.folds`` the other folds
         (``train``) or the held-out one (``val``) of the pooled ``data.fold_splits``."""
         if self.data.folds is None or name not in ("train", "val"):
@@ -300,7 +301,7 @@ class FaceDataModule(pl.LightningDataModule):
         labels = cache.labels[rows][:, columns]
         return FaceSplit(CachedFaces(cache, columns, crops), rows, labels)
 
-    def _decoded_split(self, celeba: CelebA, name: str, limit: int | None) -> FaceSplit:
+    def _decoded_split(self, celeba: FaceDataset, name: str, limit: int | None) -> FaceSplit:
         rows = subset(self._rows(celeba, name), limit, self.seed)
         if not len(rows):
             raise ValueError(f"{celeba.root}: no {name} images present")
