@@ -13,8 +13,6 @@ import pytest
 from PIL import Image, ImageDraw
 
 from faceattr.attributes import ATTRIBUTES
-from faceattr.data.record import FaceDataset
-from faceattr.data.loaders import load_dataset
 from faceattr.data.formats import (
     AttributeTable,
     BoxTable,
@@ -27,6 +25,8 @@ from faceattr.data.formats import (
     write_landmarks,
     write_partition,
 )
+from faceattr.data.loaders import load_dataset
+from faceattr.data.record import FaceDataset
 from faceattr.image_files import black_png
 
 if TYPE_CHECKING:

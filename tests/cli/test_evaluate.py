@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 import faceattr.cli.evaluate  # noqa: F401  (registers `evaluate` and `compare`)
 from faceattr.attributes import ATTRIBUTES
 from faceattr.cli import app
-from faceattr.data.record import FaceDataset
 from faceattr.data.formats import (
     AttributeTable,
     PartitionTable,
@@ -24,6 +23,7 @@ from faceattr.data.formats import (
     write_partition,
 )
 from faceattr.data.landmarks import detect_landmarks
+from faceattr.data.record import FaceDataset
 from faceattr.training import load_config, train
 
 runner = CliRunner()

@@ -25,8 +25,6 @@ from faceattr.data.cache import (
 )
 from faceattr.data.cache_prepare import box_corners, loose_crop_matrices, prepare_cache
 from faceattr.data.cache_writer import read_rgb, warp_to_uint8
-from faceattr.data.record import FaceDataset
-from faceattr.data.loaders import load_dataset
 from faceattr.data.formats import (
     AttributeTable,
     IdentityTable,
@@ -35,6 +33,8 @@ from faceattr.data.formats import (
     write_identities,
     write_partition,
 )
+from faceattr.data.loaders import load_dataset
+from faceattr.data.record import FaceDataset
 from faceattr.geometry import (
     affact_alignment_matrix,
     affact_box,

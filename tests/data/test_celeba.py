@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 
 from faceattr.attributes import ATTRIBUTES
-from faceattr.data.record import DatasetError, FaceDataset, annotation_cache_dir
-from faceattr.data.loaders import check_dataset, load_dataset
 from faceattr.data.formats import (
     AnnotationError,
     PartitionTable,
@@ -25,6 +23,8 @@ from faceattr.data.formats import (
     write_landmarks,
     write_partition,
 )
+from faceattr.data.loaders import check_dataset, load_dataset
+from faceattr.data.record import DatasetError, FaceDataset, annotation_cache_dir
 
 
 def test_real_sample_loads_with_its_missing_images(real_celeba: FaceDataset) -> None:

@@ -1,4 +1,4 @@
-"""CelebADataset: real images through DataLoader workers, ids, unreadable images skipped."""
+"""FaceImageDataset: real images through DataLoader workers, ids, unreadable images skipped."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from faceattr.data.record import FaceDataset
+from faceattr.data.dataset import FaceImageDataset, collate_skip_none, select_rows
 from faceattr.data.loaders import load_dataset
-from faceattr.data.dataset import CelebADataset, collate_skip_none, select_rows
+from faceattr.data.record import FaceDataset
 
 
 def test_real_images_through_dataloader_workers(real_celeba: FaceDataset) -> None:
     rows = real_celeba.split_indices("test")[:8]
-    dataset = CelebADataset(real_celeba, rows, attributes=["Male", "Smiling"])
+    dataset = FaceImageDataset(real_celeba, rows, attributes=["Male", "Smiling"])
     loader = DataLoader(dataset, batch_size=4, num_workers=2, collate_fn=collate_skip_none)
     batches = list(loader)
     assert len(batches) == 2
     batch = batches[0]
     assert batch["image"].shape == (4, 3, 218, 178) and batch["image"].dtype == torch.uint8
-    assert batch["labels"].dtype == torch.uint8
+    assert batch["labels"].dtype == torch.float32
     assert batch["skipped"] == 0
     index = torch.cat([b["index"] for b in batches]).numpy()
     assert np.array_equal(index, rows)
@@ -49,7 +49,7 @@ def test_split_names_ids_and_rows_select_the_same_images(fake_celeba: Path) -> N
 
 def test_item_carries_landmarks_box_and_transform(fake_celeba: Path) -> None:
     data = load_dataset(fake_celeba, image_set="wild")
-    dataset = CelebADataset(data, "test", transform=lambda image: image[:, :100, :100])
+    dataset = FaceImageDataset(data, "test", transform=lambda image: image[:, :100, :100])
     item = dataset[0]
     assert item is not None
     assert item["image"].shape == (3, 100, 100)
@@ -59,7 +59,7 @@ def test_item_carries_landmarks_box_and_transform(fake_celeba: Path) -> None:
     assert torch.equal(item["landmarks"], torch.from_numpy(data.landmarks[9]))
     assert torch.equal(item["box"], torch.from_numpy(data.boxes[9]))
     with pytest.raises(KeyError, match="Smilling"):
-        CelebADataset(data, "test", attributes=["Smilling"])
+        FaceImageDataset(data, "test", attributes=["Smilling"])
 
 
 def test_corrupt_image_is_skipped_and_counted(
@@ -67,7 +67,7 @@ def test_corrupt_image_is_skipped_and_counted(
 ) -> None:
     image = fake_celeba / "img_align_celeba" / "000003.jpg"
     image.write_bytes(image.read_bytes()[:300])  # an interrupted download: a truncated JPEG
-    dataset = CelebADataset(load_dataset(fake_celeba), "train")
+    dataset = FaceImageDataset(load_dataset(fake_celeba), "train")
     with caplog.at_level(logging.WARNING, logger="faceattr.data.dataset"):
         assert dataset[2] is None
     assert "000003.jpg" in caplog.text

@@ -11,7 +11,6 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from faceattr.cli import app
-from faceattr.data.record import annotation_cache_dir
 from faceattr.data.formats import read_boxes, read_landmarks
 from faceattr.data.landmarks import (
     UNREADABLE,
@@ -22,6 +21,8 @@ from faceattr.data.landmarks import (
     fill_fallbacks,
     output_paths,
 )
+from faceattr.data.loaders import DatasetSource
+from faceattr.data.record import annotation_cache_dir
 from faceattr.geometry.frame import BOX_LANDMARK_LAYOUT
 from faceattr.geometry.frame import MEAN_ALIGNED_BOX as CANONICAL_ALIGNED_BOX
 from faceattr.geometry.frame import MEAN_ALIGNED_LANDMARKS as CANONICAL_ALIGNED_LANDMARKS
@@ -62,7 +63,9 @@ def test_cli_on_30_real_images_writes_files_the_readers_parse(
 
 def test_resume_reuses_saved_rows(celeba_root: Path, tmp_path: Path) -> None:
     ids = np.array(sorted(p.name for p in (celeba_root / "img_align_celeba").glob("*.jpg"))[:12])
-    landmark_path, _, _, partial_path = output_paths(tmp_path, "align")
+    landmark_path, _, _, partial_path = output_paths(
+        tmp_path, ("list_landmarks_align_celeba", "list_bbox_align_celeba")
+    )
     saved = FaceColumns.allocate(ids[:8])
     saved.faces[:] = 1
     saved.boxes[:] = (40, 60, 100, 120)
@@ -89,12 +92,16 @@ def test_partial_of_another_detector_is_ignored(tmp_path: Path) -> None:
 
 def test_fake_folder_wild_fallbacks_unreadable_and_existing_files(fake_celeba: Path) -> None:
     with pytest.raises(FileExistsError, match="overwrite"):
-        detect_landmarks(fake_celeba, "wild", progress=False)  # never replace official files
+        detect_landmarks(
+            DatasetSource(fake_celeba, image_set="wild"), progress=False
+        )  # never replace official files
     images = fake_celeba / "img_celeba"
     (images / "000005.jpg").write_bytes(b"not a jpeg")
     Image.new("RGB", (320, 300), (120, 130, 140)).save(images / "000007.jpg")  # no face
     out = fake_celeba / "derived"
-    summary = detect_landmarks(fake_celeba, "wild", out=out, progress=False)
+    summary = detect_landmarks(
+        DatasetSource(fake_celeba, image_set="wild"), out=out, progress=False
+    )
     assert summary.unreadable == ["000005.jpg"] and summary.rows == 11
     # The blank image, and any drawn face YuNet misses, take the folder's own box.
     assert summary.found + summary.fallbacks["dataset_box"] == 11

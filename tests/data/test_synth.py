@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 from faceattr.attributes import ATTRIBUTE_INDEX, ATTRIBUTES, attribute_indices
-from faceattr.data.loaders import check_dataset
 from faceattr.data.formats import (
     read_attributes,
     read_boxes,
@@ -18,6 +17,7 @@ from faceattr.data.formats import (
     read_landmarks,
     read_partition,
 )
+from faceattr.data.loaders import check_dataset
 from faceattr.data.synth import (
     ALIGNED_BOX_FILE,
     IDENTITY_ATTRIBUTES,

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from faceattr.cli import app
 from faceattr.data.cache_writer import read_rgb
-from faceattr.data.record import FaceDataset
 from faceattr.data.loaders import load_dataset
+from faceattr.data.record import FaceDataset
 from faceattr.evaluation.protocols import (
     AFFACT_CROP,
     CropCounts,

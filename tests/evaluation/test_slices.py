@@ -10,7 +10,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.patches import Rectangle
 
-from faceattr.attributes import ATTRIBUTE_INDEX
+from faceattr.attributes import ATTRIBUTE_INDEX, ATTRIBUTES
 from faceattr.evaluation.figures_ext import slice_figure
 from faceattr.evaluation.slices import slice_metrics
 
@@ -91,10 +91,15 @@ def test_grouping_attributes_the_model_lacks_come_from_all_labels() -> None:
     all_labels = np.zeros((len(labels), 40), dtype=np.uint8)
     all_labels[:, ATTRIBUTE_INDEX["Male"]] = labels[:, 0]
     table = slice_metrics(
-        labels[:, columns], decisions[:, columns], evaluated, by=("Male",), all_labels=all_labels
+        labels[:, columns],
+        decisions[:, columns],
+        evaluated,
+        by=("Male",),
+        all_labels=all_labels,
+        all_attributes=ATTRIBUTES,
     )
     assert table.gap[0, 0] == pytest.approx(-0.2)
-    with pytest.raises(ValueError, match="all_labels"):
+    with pytest.raises(KeyError, match="all_labels"):
         slice_metrics(labels[:, columns], decisions[:, columns], evaluated, by=("Male",))
     with pytest.raises(KeyError, match="Moustache"):
         slice_metrics(labels, decisions, NAMES, by=("Moustache",))

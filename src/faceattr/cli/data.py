@@ -1,4 +1,5 @@
-"""``faceattr data check ROOT``: validate a CelebA folder and print what it holds."""
+"""``faceattr data check ROOT``: validate a dataset folder and print what it holds; the dataset
+options every data command shares."""
 
 from __future__ import annotations
 
@@ -8,35 +9,64 @@ from pathlib import Path
 import typer
 
 from faceattr.cli import data_app
+from faceattr.data.loaders import DatasetSource, list_formats
 
 
 class ImageSetChoice(str, Enum):
-    """The image sets a CelebA folder can hold."""
+    """CelebA's two image sets."""
 
     align = "align"
     wild = "wild"
 
 
+ROOT_ARGUMENT = typer.Argument(
+    ..., help=f"The dataset folder ({', '.join(list_formats())}; detected from its files)."
+)
+FORMAT_OPTION = typer.Option(
+    None, "--format", help=f"The dataset format: {', '.join(list_formats())} (default: detected)."
+)
+IMAGE_SET_OPTION = typer.Option(
+    ImageSetChoice.align, "--image-set", help="CelebA: aligned (img_align_celeba) or in-the-wild."
+)
+ANNOTATIONS_OPTION = typer.Option(
+    [], "--annotations", help="More folders to look for annotation files in (repeatable)."
+)
+SPLIT_SEED_OPTION = typer.Option(
+    0, "--split-seed", help="Seed of the partition drawn for a dataset that ships none."
+)
+
+
+def dataset_source(
+    root: Path,
+    format: str | None,
+    image_set: ImageSetChoice,
+    annotations: list[Path],
+    split_seed: int,
+) -> DatasetSource:
+    """The dataset the shared options name; an unknown format exits with a one-line error."""
+    if format is not None and format not in list_formats():
+        typer.echo(f"error: --format {format!r}: choose from {', '.join(list_formats())}", err=True)
+        raise typer.Exit(2)
+    return DatasetSource(root, format, image_set.value, tuple(annotations), split_seed)
+
+
 @data_app.command("check")
 def check(
-    root: Path = typer.Argument(..., help="The CelebA folder (official or Kaggle layout)."),
-    image_set: ImageSetChoice = typer.Option(
-        ImageSetChoice.align, "--image-set", help="Aligned (img_align_celeba) or in-the-wild."
-    ),
-    annotations: list[Path] = typer.Option(
-        [], "--annotations", help="More folders to look for annotation files in (repeatable)."
-    ),
+    root: Path = ROOT_ARGUMENT,
+    format: str | None = FORMAT_OPTION,
+    image_set: ImageSetChoice = IMAGE_SET_OPTION,
+    annotations: list[Path] = ANNOTATIONS_OPTION,
+    split_seed: int = SPLIT_SEED_OPTION,
     verify: bool = typer.Option(
         False, "--verify-images", help="Also decode every present image (slow)."
     ),
 ) -> None:
     """Validate ROOT's annotation files and images; exit 1 only on real errors.
 
-    A partial image folder (an interrupted download) is a warning, not an error.
+    A partial image folder (an interrupted download) is a warning, not an error; files a loader
+    cannot read (a malformed UTKFace name) are listed as skipped.
     """
-    from faceattr.data.loaders import check_dataset
-
-    report = check_dataset(root, image_set.value, annotations, verify=verify)
+    report = dataset_source(root, format, image_set, annotations, split_seed).check(verify)
     typer.echo(report.format_text())
     if not report.ok:
         raise typer.Exit(1)

@@ -24,11 +24,53 @@ def fail(error: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
+def parse_dataset(dataset: str | None, root: Path | None) -> tuple[str | None, Path | None]:
+    """``--dataset FORMAT:PATH`` or ``PATH`` (or ``--root PATH``) -> (format or None, path)."""
+    from faceattr.data.loaders import list_formats
+
+    if dataset is None:
+        return None, root
+    if root is not None:
+        raise ValueError("give --dataset or --root, not both")
+    head, sep, tail = dataset.partition(":")
+    if sep and head in list_formats():
+        return head, Path(tail).expanduser()
+    if sep and not Path(dataset).exists() and "/" not in head:
+        raise ValueError(
+            f"--dataset {dataset!r}: unknown format {head!r}; known: {', '.join(list_formats())}"
+        )
+    return None, Path(dataset).expanduser()
+
+
+def parse_aliases(pairs: list[str]) -> dict[str, str]:
+    """``["DATA=MODEL", ...]`` -> ``{DATA: MODEL}``."""
+    aliases = {}
+    for pair in pairs:
+        data, sep, model = pair.partition("=")
+        if not sep or not data.strip() or not model.strip():
+            raise ValueError(f"--alias {pair!r}: expected DATA=MODEL")
+        aliases[data.strip()] = model.strip()
+    return aliases
+
+
 @app.command("evaluate")
 def evaluate_command(
     target: Path = typer.Argument(..., help="A run folder (its best/ model) or an export folder."),
-    root: Path | None = typer.Option(
-        None, "--root", help="CelebA folder (default: the data.root the model was trained on)."
+    dataset: str | None = typer.Option(
+        None,
+        "--dataset",
+        help="Dataset to score, FORMAT:PATH or PATH (format detected): lfwa:~/data/lfw, "
+        "celebahq:..., a folder+CSV; default: the one the model was trained on. Another dataset "
+        "is scored on the attributes both label (the rest are named).",
+    ),
+    root: Path | None = typer.Option(None, "--root", help="Same as --dataset PATH."),
+    annotations: list[Path] = typer.Option(
+        [], "--annotations", help="More folders with the dataset's annotation files (repeatable)."
+    ),
+    alias: list[str] = typer.Option(
+        [],
+        "--alias",
+        help="DATA=MODEL: a dataset attribute that is the model's MODEL (repeatable).",
     ),
     protocols: str = typer.Option("A,C,D,T", "--protocols", help="Test sets, comma-separated."),
     split: str = typer.Option("test", "--split", help="Split to evaluate: test, val or train."),
@@ -88,9 +130,13 @@ def evaluate_command(
         if limit is not None and limit <= 0:
             raise ValueError(f"--limit must be positive, got {limit}")
         chosen_tune: Tune = tune  # type: ignore[assignment]  # checked above
+        format, path = parse_dataset(dataset, root)
         result = evaluate_model(
             target,
-            root=root,
+            root=path,
+            format=format,
+            annotations=annotations,
+            aliases=parse_aliases(alias),
             protocols=protocols,
             split=split,
             tune=chosen_tune,
@@ -107,11 +153,16 @@ def evaluate_command(
         raise fail(error) from error
     count = next(iter(result.protocols.values())).metrics.count
     typer.echo(
-        f"{result.model_name} on {count:,} {split} images of {result.data_root} "
+        f"{result.model_name} on {count:,} {split} images of {result.dataset} "
         f"(thresholds {result.thresholds.source}; {result.cost.parameters:,} parameters, "
         f"{result.cost.flops:,} FLOPs at {result.cost.input_size[0]}x{result.cost.input_size[1]})"
     )
     typer.echo(f"baselines fitted on {result.baseline_rows}")
+    if result.left_out:
+        typer.echo(
+            f"scored {len(result.attributes)} shared attributes; not labelled by the dataset: "
+            + ", ".join(result.left_out)
+        )
     typer.echo("error (%):")
     typer.echo(format_error_table(result))
     typer.echo(format_calibration(result))

@@ -7,16 +7,25 @@ from pathlib import Path
 import typer
 
 from faceattr.cli import data_app
-from faceattr.cli.data import ImageSetChoice
+from faceattr.cli.data import (
+    ANNOTATIONS_OPTION,
+    FORMAT_OPTION,
+    IMAGE_SET_OPTION,
+    ROOT_ARGUMENT,
+    SPLIT_SEED_OPTION,
+    ImageSetChoice,
+    dataset_source,
+)
 from faceattr.inference.detection import list_detectors
 
 
 @data_app.command("landmarks")
 def landmarks(
-    root: Path = typer.Argument(..., help="The CelebA folder (it may be read-only)."),
-    image_set: ImageSetChoice = typer.Option(
-        ImageSetChoice.align, "--image-set", help="Aligned (img_align_celeba) or in-the-wild."
-    ),
+    root: Path = ROOT_ARGUMENT,
+    format: str | None = FORMAT_OPTION,
+    image_set: ImageSetChoice = IMAGE_SET_OPTION,
+    annotations: list[Path] = ANNOTATIONS_OPTION,
+    split_seed: int = SPLIT_SEED_OPTION,
     out: Path | None = typer.Option(
         None,
         "--out",
@@ -35,16 +44,22 @@ def landmarks(
 ) -> None:
     """Detect the main face of every present image of ROOT; write its 5 landmarks and box.
 
-    Writes list_landmarks_align_celeba.txt + list_bbox_align_celeba.txt (or, for --image-set wild,
-    list_landmarks_celeba.txt + list_bbox_celeba.txt) and a JSON summary. Images without a face get
-    a fallback (the dataset's box, or the canonical aligned landmarks), counted in the summary. An
-    interrupted run resumes where it stopped.
+    Writes the files the dataset's loader reads (CelebA: list_landmarks_align_celeba.txt +
+    list_bbox_align_celeba.txt, or for --image-set wild list_landmarks_celeba.txt +
+    list_bbox_celeba.txt; other formats: landmarks.txt + boxes.txt) and a JSON summary. Images
+    without a face get a fallback (the dataset's box, or the canonical aligned landmarks), counted
+    in the summary. An interrupted run resumes where it stopped.
     """
     from faceattr.data.landmarks import detect_landmarks
 
     try:
         summary = detect_landmarks(
-            root, image_set.value, out, detector, limit, workers, overwrite=overwrite
+            dataset_source(root, format, image_set, annotations, split_seed),
+            out,
+            detector,
+            limit,
+            workers,
+            overwrite=overwrite,
         )
     except (FileExistsError, FileNotFoundError, ValueError) as error:  # ValueError: bad name/file
         typer.echo(f"error: {error}", err=True)

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import os
-from enum import Enum
 from pathlib import Path
 
 import typer
 
 from faceattr.cli import data_app
+from faceattr.cli.data import (
+    ANNOTATIONS_OPTION,
+    FORMAT_OPTION,
+    IMAGE_SET_OPTION,
+    ROOT_ARGUMENT,
+    SPLIT_SEED_OPTION,
+    ImageSetChoice,
+    dataset_source,
+)
 from faceattr.defaults import DEFAULT_MARGIN, DEFAULT_SIZE, PROTOCOLS
 
 DEFAULT_WORKERS = min(os.cpu_count() or 1, 8)
 WORKERS_HELP = "decoding processes (0: decode in this process)"
-
-
-class ImageSetChoice(str, Enum):
-    """CelebA's two image sets."""
-
-    align = "align"
-    wild = "wild"
 
 
 def _split_list(values: list[str]) -> list[str]:
@@ -29,24 +30,26 @@ def _split_list(values: list[str]) -> list[str]:
 
 @data_app.command("prepare")
 def prepare(
-    root: Path = typer.Argument(..., help="CelebA-format folder"),
+    root: Path = ROOT_ARGUMENT,
     out: Path = typer.Option(..., "--out", help="cache folder (created, or finished if partial)"),
     size: int = typer.Option(DEFAULT_SIZE, "--size", help="side of the square crops, pixels"),
     margin: float = typer.Option(DEFAULT_MARGIN, "--margin", help="enlargement of the AFFACT box"),
-    image_set: ImageSetChoice = typer.Option(ImageSetChoice.align, "--image-set"),
     workers: int = typer.Option(DEFAULT_WORKERS, "--workers", help=WORKERS_HELP),
     split: list[str] = typer.Option([], "--split", help="train, val, test (repeatable; all)"),
+    format: str | None = FORMAT_OPTION,
+    image_set: ImageSetChoice = IMAGE_SET_OPTION,
+    annotations: list[Path] = ANNOTATIONS_OPTION,
+    split_seed: int = SPLIT_SEED_OPTION,
 ) -> None:
     """Decode every present image once into a memory-mapped array of loose face crops."""
     from faceattr.data.cache_prepare import prepare_cache
 
     try:
         summary = prepare_cache(
-            root,
+            dataset_source(root, format, image_set, annotations, split_seed),
             out,
             size=size,
             margin=margin,
-            image_set=image_set.value,
             splits=_split_list(split),
             workers=workers,
         )
@@ -66,15 +69,18 @@ def prepare(
 
 @data_app.command("protocols")
 def protocols(
-    root: Path = typer.Argument(..., help="CelebA-format folder"),
+    root: Path = ROOT_ARGUMENT,
     out: Path = typer.Option(..., "--out", help="output folder (overwritten)"),
     names: str = typer.Option(",".join(PROTOCOLS), "--protocols", help="comma-separated subset"),
     split: str = typer.Option("test", "--split", help="train, val or test"),
     size: int = typer.Option(224, "--size", help="side of each view, pixels"),
     seed: int = typer.Option(0, "--seed", help="seed of test set T's transforms"),
     limit: int | None = typer.Option(None, "--limit", help="only the first N images of the split"),
-    image_set: ImageSetChoice = typer.Option(ImageSetChoice.align, "--image-set"),
     workers: int = typer.Option(DEFAULT_WORKERS, "--workers", help=WORKERS_HELP),
+    format: str | None = FORMAT_OPTION,
+    image_set: ImageSetChoice = IMAGE_SET_OPTION,
+    annotations: list[Path] = ANNOTATIONS_OPTION,
+    split_seed: int = SPLIT_SEED_OPTION,
     crop: str = typer.Option(
         "affact", "--crop", help="the crop rule of the models to score (data.crop of training)"
     ),
@@ -92,13 +98,12 @@ def protocols(
 
     try:
         manifest = materialise_protocols(
-            root,
+            dataset_source(root, format, image_set, annotations, split_seed),
             out,
             protocols=_split_list([names]),
             split=split,
             size=size,
             seed=seed,
-            image_set=image_set.value,
             limit=limit,
             workers=workers,
             crop=CropSpec(crop, (size, size), box_scale),

@@ -5,9 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import typer
 
 from faceattr.cli import data_app
+from faceattr.cli.data import (
+    ANNOTATIONS_OPTION,
+    FORMAT_OPTION,
+    IMAGE_SET_OPTION,
+    ROOT_ARGUMENT,
+    SPLIT_SEED_OPTION,
+    ImageSetChoice,
+    dataset_source,
+)
 
 if TYPE_CHECKING:
     from faceattr.data.stats import DatasetStats
@@ -36,32 +46,42 @@ def format_summary(stats: DatasetStats) -> str:
 
 @data_app.command("stats")
 def stats(
-    root: Path = typer.Argument(..., help="The CelebA folder (official or Kaggle layout)."),
+    root: Path = ROOT_ARGUMENT,
     out: Path = typer.Option(..., "--out", help="Folder for the charts, tables and JSON."),
     present_only: bool = typer.Option(
         False, "--present-only", help="Only the images present on disk, not every annotated row."
     ),
+    format: str | None = FORMAT_OPTION,
+    image_set: ImageSetChoice = IMAGE_SET_OPTION,
+    annotations: list[Path] = ANNOTATIONS_OPTION,
+    split_seed: int = SPLIT_SEED_OPTION,
 ) -> None:
-    """Attribute frequencies, imbalance, correlations and majority/minority baselines of ROOT."""
-    from faceattr.data.record import DatasetError
-    from faceattr.data.loaders import load_dataset
+    """Frequencies, imbalance, correlations and majority/minority baselines of ROOT's binary
+    attributes (over the images that label every one of them)."""
     from faceattr.data.formats import AnnotationError
+    from faceattr.data.record import DatasetError
     from faceattr.data.stats import dataset_stats, write_stats
 
     try:
-        data = load_dataset(root)
-    except (AnnotationError, DatasetError, FileNotFoundError) as exc:
+        data = dataset_source(root, format, image_set, annotations, split_seed).load()
+    except (AnnotationError, DatasetError, FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    rows = data.present if present_only else slice(None)
-    labels = data.labels[rows]
-    if len(labels) == 0:
+    binary = [a.name for a in data.schema.attributes if a.kind == "binary"]
+    labels = data.labels[:, data.schema.columns(binary)]
+    selected = data.present if present_only else np.ones(len(data), dtype=bool)
+    complete = selected & ~np.isnan(labels).any(axis=1)
+    if (selected & ~complete).any():
+        typer.echo(f"left out {int((selected & ~complete).sum()):,} images missing a label")
+    labels = labels[complete]
+    if len(labels) == 0 or not binary:
         where = f"present in {data.image_dir}" if present_only else f"annotated in {root}"
         typer.echo(f"error: no images {where}", err=True)
         raise typer.Exit(1)
-    partition = None if data.partition is None else data.partition[rows]
-    result = dataset_stats(labels, partition, data.attribute_names)
-    typer.echo(f"CelebA at {root} ({'present images' if present_only else 'all annotated rows'})")
+    partition = None if data.partition is None else data.partition[complete]
+    result = dataset_stats(labels.astype(np.uint8), partition, tuple(binary))
+    which = "present images" if present_only else "all annotated rows"
+    typer.echo(f"{data.format} at {root} ({which})")
     typer.echo(format_summary(result))
     for kind, path in write_stats(result, out).items():
         typer.echo(f"{kind:<16} {path}")

@@ -27,7 +27,7 @@ Folder layout (row ``i`` of every array is the same image):
 ``landmarks.npy``         ``(N, 5, 2)`` float32 landmarks in cache pixels, NaN where unknown
 ``boxes.npy``             ``(N, 4, 2)`` float32 corners of the source box in cache pixels, or NaN
 ``image_ids.npy``         ``(N,)`` unicode image ids
-``labels.npy``            ``(N, 40)`` uint8 labels in {0, 1}
+``labels.npy``            ``(N, K)`` float32 labels in {0, 1}, NaN where missing
 ``partition.npy``         ``(N,)`` int8: 0 train, 1 val, 2 test, -1 unknown
 ``identity.npy``          ``(N,)`` int32 identities, -1 unknown
 ``skipped.tsv``           ``row<TAB>image_id<TAB>reason`` of every image that was not decodable
@@ -74,6 +74,7 @@ class CacheInfo:
     complete: bool
     crop_sources: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
+    dataset_format: str = "celeba"
 
     def to_json(self) -> str:
         """Deterministic JSON (sorted keys, no timestamps) so re-runs write identical files."""
@@ -94,7 +95,7 @@ class CacheInfo:
             ) from error
         if payload.get("format") != CACHE_FORMAT or payload.get("version") != CACHE_VERSION:
             raise ValueError(f"{path}: not a {CACHE_FORMAT} version {CACHE_VERSION} description")
-        fields = {k: payload[k] for k in cls.__dataclass_fields__}
+        fields = {k: payload[k] for k in cls.__dataclass_fields__ if k in payload}
         fields["splits"] = tuple(fields["splits"])
         fields["attribute_names"] = tuple(fields["attribute_names"])
         return cls(**fields)
@@ -107,7 +108,7 @@ class CacheBatch:
     images: torch.Tensor
     """``(B, 3, S, S)`` uint8 (a channels-last view of the stored rows)."""
     labels: torch.Tensor
-    """``(B, 40)`` uint8 in {0, 1}."""
+    """``(B, K)`` float32 in {0, 1}, NaN where missing."""
     matrices: torch.Tensor
     """``(B, 2, 3)`` float64 source pixel -> cache pixel."""
     landmarks: torch.Tensor
@@ -141,7 +142,7 @@ class PackedCache:
             )
         self.status: np.ndarray = self._load("status")
         self.image_ids: np.ndarray = self._load("image_ids")
-        self.labels: np.ndarray = self._load("labels")
+        self.labels: np.ndarray = np.asarray(self._load("labels"), dtype=np.float32)
         self.partition: np.ndarray = self._load("partition")
         self.identity: np.ndarray = self._load("identity")
         self.matrices: np.ndarray = self._load("matrices")

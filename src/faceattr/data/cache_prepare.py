@@ -40,8 +40,8 @@ from faceattr.data.cache_writer import (
     render_rows,
     warp_to_uint8,
 )
-from faceattr.data.loaders import load_dataset
-from faceattr.data.record import FaceDataset, ImageSet
+from faceattr.data.loaders import DatasetSource
+from faceattr.data.record import FaceDataset
 from faceattr.defaults import DEFAULT_MARGIN, DEFAULT_SIZE
 from faceattr.geometry import affact_alignment_matrix, box_matrix, transform_points
 from faceattr.geometry.affine import similarity_matrix
@@ -148,34 +148,34 @@ class LooseCropRenderer:
 
 
 def prepare_cache(
-    root: str | Path,
+    source: str | Path | DatasetSource,
     out: str | Path,
     *,
     size: int = DEFAULT_SIZE,
     margin: float = DEFAULT_MARGIN,
-    image_set: ImageSet = "align",
     splits: Sequence[str] = (),
     workers: int = 0,
-    annotation_dirs: Sequence[str | Path] = (),
     chunk_size: int = 64,
     progress: bool = True,
 ) -> PrepareSummary:
-    """Write (or finish) the packed cache of ``root``'s present images in ``out``.
+    """Write (or finish) the packed cache of the present images of ``source`` (a dataset root,
+    its format detected, or a :class:`DatasetSource`) in ``out``.
 
     ``splits`` limits it to some of "train", "val", "test" (empty: every present image);
     ``workers`` decoding processes (0: this process). Raises ``ValueError`` when ``out`` holds a
     cache prepared with other arguments.
     """
     started = time.perf_counter()
-    root, out = Path(root), Path(out)
-    data = load_dataset(root, image_set=image_set, annotation_dirs=annotation_dirs)
+    source, out = DatasetSource.of(source), Path(out)
+    data = source.load()
     rows = data.split_indices(list(splits) or "all")  # present images only
     info = CacheInfo(
         size=size,
         margin=float(margin),
-        image_set=image_set,
+        image_set=data.image_set,
         count=len(rows),
-        source_root=str(root.resolve()),
+        source_root=str(source.root.resolve()),
+        dataset_format=data.format,
         splits=tuple(splits),
         attribute_names=tuple(data.attribute_names),
         complete=False,
@@ -232,7 +232,7 @@ def _start(out: Path, info: CacheInfo, data: FaceDataset, rows: np.ndarray) -> N
     partition = np.full(n, -1, np.int8) if data.partition is None else data.partition[rows]
     identity = np.full(n, -1, np.int32) if data.identity is None else data.identity[rows]
     np.save(out / "image_ids.npy", np.asarray(data.image_ids[rows], dtype=str))
-    np.save(out / "labels.npy", np.asarray(data.labels[rows], dtype=np.uint8))
+    np.save(out / "labels.npy", np.asarray(data.labels[rows], dtype=np.float32))
     np.save(out / "partition.npy", np.asarray(partition, dtype=np.int8))
     np.save(out / "identity.npy", np.asarray(identity, dtype=np.int32))
     create_array(out / "images.npy", n, (info.size, info.size, 3), np.dtype(np.uint8))

@@ -1,4 +1,4 @@
-"""A PyTorch ``Dataset`` over the images of a loaded :class:`~faceattr.data.celeba.CelebA`.
+"""A PyTorch ``Dataset`` over the images of a loaded :class:`~faceattr.data.record.FaceDataset`.
 
 An unreadable image never stops a long job: its item is None, a warning names the file, and
 :func:`collate_skip_none` drops it from the batch and counts it in ``batch["skipped"]``.
@@ -23,12 +23,12 @@ log = logging.getLogger(__name__)
 Split = str | Sequence[str] | Sequence[int] | np.ndarray
 
 
-class CelebAItem(TypedDict, total=False):
+class FaceItem(TypedDict, total=False):
     """One image; ``landmarks``/``box`` only when the image set has those files (NaN: no row)."""
 
     image: torch.Tensor  # uint8 (3, H, W) RGB, or whatever ``transform`` returns
-    labels: torch.Tensor  # uint8 (K,)
-    index: int  # row in the CelebA tables
+    labels: torch.Tensor  # float32 (K,), NaN where missing
+    index: int  # row of the dataset
     image_id: str
     landmarks: torch.Tensor  # float32 (5, 2)
     box: torch.Tensor  # float32 (4,)
@@ -67,8 +67,8 @@ def read_image(path: str) -> torch.Tensor | None:
     return torch.from_numpy(pixels).permute(2, 0, 1)
 
 
-class CelebADataset(Dataset):
-    """Images of ``split`` with their labels (the ``attributes`` columns, default all 40)."""
+class FaceImageDataset(Dataset):
+    """Images of ``split`` with their labels (the ``attributes`` columns, default all)."""
 
     def __init__(
         self,
@@ -89,12 +89,12 @@ class CelebADataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int) -> CelebAItem | None:
+    def __getitem__(self, i: int) -> FaceItem | None:
         row = int(self.rows[i])
         image = read_image(str(self.celeba.image_path(row)))
         if image is None:
             return None
-        item = CelebAItem(
+        item = FaceItem(
             image=image if self.transform is None else self.transform(image),
             labels=torch.from_numpy(self.celeba.labels[row, self.columns]),
             index=row,
@@ -107,7 +107,7 @@ class CelebADataset(Dataset):
         return item
 
 
-def collate_skip_none(batch: list[CelebAItem | None]) -> dict[str, Any] | None:
+def collate_skip_none(batch: list[FaceItem | None]) -> dict[str, Any] | None:
     """``default_collate`` without the None items; ``skipped`` counts them. None if all were."""
     kept = [item for item in batch if item is not None]
     if not kept:

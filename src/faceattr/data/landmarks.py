@@ -1,10 +1,12 @@
-"""Landmark and box files for a CelebA folder that lacks them, from a face detector.
+"""Landmark and box files for a dataset that lacks them, from a face detector.
 
-`detect_landmarks` runs a registered detector over the PRESENT images of one image set and
-writes ``list_landmarks_align_celeba.txt`` + ``list_bbox_align_celeba.txt`` (``align``; the box
-file's name is ours, its layout that of ``list_bbox_celeba.txt``) or ``list_landmarks_celeba.txt``
-+ ``list_bbox_celeba.txt`` (``wild``), plus a JSON summary. Where several faces are found, the main
-one is kept (`main_face`). Where none is found, a fallback fills the row, in this order:
+`detect_landmarks` runs a registered detector over the PRESENT images of a dataset and writes the
+landmark and box files its loader reads (``FaceDataset.geometry_stems``): for CelebA
+``list_landmarks_align_celeba.txt`` + ``list_bbox_align_celeba.txt`` (``align``; the box file's
+name is ours, its layout that of ``list_bbox_celeba.txt``) or ``list_landmarks_celeba.txt`` +
+``list_bbox_celeba.txt`` (``wild``), for the other formats ``landmarks.txt`` + ``boxes.txt``; plus
+a JSON summary. Where several faces are found, the main one is kept (`main_face`). Where none is
+found, a fallback fills the row, in this order:
 
 1. ``dataset_box``: the folder's own box file has a box for the image: the box is kept and the
    landmarks are placed in it by `BOX_LANDMARK_LAYOUT` (approximate: a detector-style box layout);
@@ -31,8 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from faceattr.data.formats import BoxTable, LandmarkTable, write_boxes, write_landmarks
-from faceattr.data.loaders import load_dataset
-from faceattr.data.loaders.celeba import IMAGE_SETS
+from faceattr.data.loaders import DatasetSource
 from faceattr.data.record import ImageSet, annotation_cache_dir
 from faceattr.geometry.frame import (
     ALIGNED_IMAGE_SIZE,
@@ -215,21 +216,22 @@ def default_output_dir(root: str | Path) -> Path:
     return root if writable else annotation_cache_dir(root)
 
 
-def output_paths(out_dir: Path, image_set: ImageSet) -> tuple[Path, Path, Path, Path]:
-    """The landmark, box, summary and partial-progress files of ``image_set`` in ``out_dir``."""
-    files = IMAGE_SETS[image_set]
+def output_paths(out_dir: Path, stems: tuple[str, str]) -> tuple[Path, Path, Path, Path]:
+    """The landmark, box, summary and partial-progress files of a dataset whose geometry files
+    are named ``stems`` (``FaceDataset.geometry_stems``) in ``out_dir``."""
+    landmarks, boxes = stems
     return (
-        out_dir / f"{files.landmarks}.txt",
-        out_dir / f"{files.boxes}.txt",
-        out_dir / f"{files.landmarks}.summary.json",
-        out_dir / f"{files.landmarks}.partial.npz",
+        out_dir / f"{landmarks}.txt",
+        out_dir / f"{boxes}.txt",
+        out_dir / f"{landmarks}.summary.json",
+        out_dir / f"{landmarks}.partial.npz",
     )
 
 
-def written_by_detector(box_file: Path, image_set: ImageSet) -> bool:
+def written_by_detector(box_file: Path, stems: tuple[str, str]) -> bool:
     """Whether ``box_file`` was written by `detect_landmarks` (its summary lies beside it): its
     boxes are then no dataset boxes to fall back on."""
-    return output_paths(box_file.parent, image_set)[2].is_file()
+    return output_paths(box_file.parent, stems)[2].is_file()
 
 
 # One detector per worker process (native models are not shared across processes or threads).
@@ -316,8 +318,7 @@ def _eye_statistics(faces: FaceColumns, image_set: str) -> tuple[float | None, f
 
 
 def detect_landmarks(
-    root: str | Path,
-    image_set: ImageSet = "align",
+    source: str | Path | DatasetSource,
     out: str | Path | None = None,
     detector: str = "yunet",
     limit: int | None = None,
@@ -326,19 +327,23 @@ def detect_landmarks(
     overwrite: bool = False,
     progress: bool = True,
 ) -> LandmarkSummary:
-    """Detect the main face of every present image of ``root`` and write its landmark and box
-    files into ``out`` (default: `default_output_dir`); see the module docstring.
+    """Detect the main face of every present image of ``source`` (a dataset root, its format
+    detected, or a :class:`DatasetSource`) and write its landmark and box files (named by the
+    dataset's ``geometry_stems``) into ``out`` (default: `default_output_dir`); see the module
+    docstring.
 
     ``limit`` keeps the first N present images. Raises `FileExistsError` when the landmark file is
     already in ``out`` (unless ``overwrite``), so that official annotations are never replaced.
     """
     create_detector(detector)  # fail early on an unknown name or a missing model file
-    root = Path(root)
+    source = DatasetSource.of(source)
+    root = source.root
+    data = source.load()
+    image_set = data.image_set
     out_dir = Path(out) if out is not None else default_output_dir(root)
-    landmark_path, box_path, summary_path, partial_path = output_paths(out_dir, image_set)
+    landmark_path, box_path, summary_path, partial_path = output_paths(out_dir, data.geometry_stems)
     if landmark_path.exists() and not overwrite:
         raise FileExistsError(f"{landmark_path} exists; pass overwrite=True (--overwrite)")
-    data = load_dataset(root, image_set=image_set)
     rows = np.flatnonzero(data.present)[:limit]
     image_ids = data.image_ids[rows]
     paths = [data.image_path(int(i)) for i in rows]
@@ -357,7 +362,7 @@ def detect_landmarks(
     faces = FaceColumns.concatenate(done, new)
 
     dataset_boxes = None
-    if data.boxes is not None and not written_by_detector(data.files["boxes"], image_set):
+    if data.boxes is not None and not written_by_detector(data.files["boxes"], data.geometry_stems):
         dataset_boxes = data.boxes[rows]
     boxes, landmarks, fallbacks = fill_fallbacks(faces, image_set, dataset_boxes)
     readable = faces.faces != UNREADABLE

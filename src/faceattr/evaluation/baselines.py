@@ -72,10 +72,18 @@ class BaselineScores:
 
 
 def check_labels(labels: NDArray[np.generic], what: str) -> LabelArray:
-    """``labels`` as a non-empty (N, K) uint8 0/1 array; raises ``ValueError`` naming ``what``."""
+    """``labels`` as a non-empty (N, K) uint8 0/1 array (a float 0/1 array, as datasets hold
+    labels, is converted; a NaN, a missing label, is refused); raises ``ValueError`` naming
+    ``what``."""
     array = np.asarray(labels)
     if array.ndim != 2 or array.shape[0] == 0:
         raise ValueError(f"{what}: expected a non-empty (N, K) array, got shape {array.shape}")
+    if array.dtype.kind == "f":
+        if np.isnan(array).any():
+            raise ValueError(f"{what}: {int(np.isnan(array).sum())} labels are missing (NaN)")
+        if ((array != 0) & (array != 1)).any():
+            raise ValueError(f"{what}: labels must be 0 or 1")
+        array = array.astype(np.uint8)
     if array.dtype != np.uint8:
         raise ValueError(f"{what}: expected uint8 labels, got {array.dtype}")
     if array.max() > 1:

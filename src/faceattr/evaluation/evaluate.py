@@ -29,7 +29,7 @@ import hashlib
 import json
 import logging
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,11 +38,11 @@ from typing import Any, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
-from faceattr.attributes import attribute_indices
 from faceattr.data.formats import SPLIT_CODES
-from faceattr.data.record import FaceDataset, ImageSet, cache_home
-from faceattr.data.loaders import load_dataset
 from faceattr.data.landmarks import detect_landmarks
+from faceattr.data.loaders import DatasetSource
+from faceattr.data.record import FaceDataset, cache_home
+from faceattr.data.schema import shared_names
 from faceattr.evaluation.analyses import (
     model_robustness,
     write_calibration,
@@ -68,6 +68,7 @@ from faceattr.evaluation.protocols import (
     DESCRIPTIONS,
     MANIFEST_FILE,
     PROTOCOLS,
+    ProtocolSet,
     crop_rule,
     load_protocol,
     materialise_protocols,
@@ -75,7 +76,7 @@ from faceattr.evaluation.protocols import (
 from faceattr.evaluation.robustness import RobustnessCurve
 from faceattr.evaluation.scoring import ProtocolScores, score_protocol
 from faceattr.evaluation.selective import RiskCoverage, risk_coverage, write_risk_coverage
-from faceattr.evaluation.slices import SliceTable, slice_metrics
+from faceattr.evaluation.slices import DEFAULT_GROUPS, SliceTable, slice_metrics
 from faceattr.evaluation.thresholds import (
     DEFAULT_THRESHOLD,
     ThresholdArray,
@@ -200,6 +201,7 @@ class EvalResult:
     crop: CropSpec
     """The model's crop rule, which every protocol cut."""
     attributes: tuple[str, ...]
+    """The attributes scored: those the model and the dataset share."""
     thresholds: Thresholds
     calibration: CalibrationUse
     cost: ModelCost
@@ -213,6 +215,10 @@ class EvalResult:
     """Per-attribute accuracy within subgroups, on the first protocol (``--slices``)."""
     robustness: dict[str, RobustnessCurve] | None = None
     """Accuracy under test-time rotation, scale and shift (``--robustness``)."""
+    left_out: tuple[str, ...] = ()
+    """The model's attributes the dataset does not label (not scored)."""
+    dataset: str = ""
+    """``format:root`` of the dataset scored."""
 
     def to_dict(self) -> dict[str, Any]:
         """The eval.json document (format "faceattr-eval", version 1)."""
@@ -225,6 +231,8 @@ class EvalResult:
             "model_dir": str(self.target.model_dir),
             "model_name": self.model_name,
             "data_root": str(self.data_root),
+            "dataset": self.dataset,
+            "left_out": list(self.left_out),
             "split": self.split,
             "protocol_dir": str(self.protocol_dir),
             "crop": crop_rule(self.crop),
@@ -292,8 +300,9 @@ def fit_baselines(
         rows = f"the labels of all {len(train_rows):,} training rows (no training image present)"
         if len(train_rows) == 0:
             raise ValueError(f"{data.root}: the partition file has no training row")
-    columns = attribute_indices(list(attributes))
-    return baseline_scores(data.labels[train_rows][:, columns], labels, list(attributes)), rows
+    train = data.labels[train_rows][:, data.schema.columns(attributes)]
+    train = train[~np.isnan(train).any(axis=1)].astype(np.uint8)
+    return baseline_scores(train, labels, list(attributes)), rows
 
 
 @dataclass(frozen=True)
@@ -306,14 +315,12 @@ class ScoringOptions:
     progress: bool = True
 
 
-def protocol_cache_dir(
-    data: FaceDataset, image_set: str, split: str, crop: CropSpec, limit: int | None
-) -> Path:
+def protocol_cache_dir(data: FaceDataset, split: str, crop: CropSpec, limit: int | None) -> Path:
     """The cache folder of ``split``'s protocols of ``data`` cut by ``crop``, keyed by the root,
     the image set, the split, the crop rule and size, the limit and the images' landmarks and
     boxes."""
     rows = data.split_indices(split)[:limit]
-    key = f"{data.root.resolve()}|{image_set}|{split}|{crop}|{limit}"
+    key = f"{data.root.resolve()}|{data.format}|{data.image_set}|{split}|{crop}|{limit}"
     digest = hashlib.sha256(key.encode())
     digest.update(np.ascontiguousarray(data.image_ids[rows].astype(str)).tobytes())
     for geometry in (data.landmarks, data.boxes):
@@ -323,8 +330,8 @@ def protocol_cache_dir(
 
 
 def cached_protocols(
+    source: DatasetSource,
     data: FaceDataset,
-    image_set: ImageSet,
     split: str,
     crop: CropSpec,
     protocols: Sequence[str],
@@ -333,18 +340,17 @@ def cached_protocols(
 ) -> Path:
     """A folder holding ``protocols`` of ``split`` cut by ``crop``, materialised when missing
     (with the protocols already there, so none is lost)."""
-    out = protocol_cache_dir(data, image_set, split, crop, limit)
+    out = protocol_cache_dir(data, split, crop, limit)
     manifest = out / MANIFEST_FILE
     present = list(json.loads(manifest.read_text())["protocols"]) if manifest.is_file() else []
     if not set(protocols) <= set(present):
         wanted = [p for p in PROTOCOLS if p in set(protocols) | set(present)]
         materialise_protocols(
-            data.root,
+            source,
             out,
             protocols=wanted,
             split=split,
             size=crop.out_size[0],
-            image_set=image_set,
             limit=limit,
             progress=progress,
             crop=crop,
@@ -390,30 +396,52 @@ def without_geometry(data: FaceDataset, split: str, limit: int | None) -> NDArra
     return rows[~known]
 
 
-def data_root_of(description: ModelDescription, root: str | Path | None) -> Path:
-    """``root``, else the ``data.root`` the model was trained on; it must exist."""
-    trained = description.config.get("data", {}).get("root")
-    chosen = Path(root if root is not None else trained or "").expanduser()
-    if not str(chosen) or str(chosen) == ".":
-        raise ValueError("the model's config names no data.root: pass the dataset root")
-    if not chosen.is_dir():
-        raise FileNotFoundError(f"dataset root {chosen} not found: pass the dataset root")
-    return chosen
+def dataset_of(
+    description: ModelDescription,
+    root: str | Path | None,
+    format: str | None = None,
+    annotations: Sequence[str | Path] = (),
+) -> DatasetSource:
+    """The dataset at ``root`` (``format`` detected unless given), else the one the model was
+    trained on (its ``data`` config); the folder must exist."""
+    trained = dict(description.config.get("data", {}))
+    if root is None:
+        if not trained.get("root"):
+            raise ValueError("the model's config names no data.root: pass the dataset root")
+        source = DatasetSource.of(trained)
+    else:
+        same = (
+            Path(str(root)).expanduser().resolve()
+            == Path(str(trained.get("root", ""))).expanduser().resolve()
+        )
+        source = DatasetSource(
+            Path(root).expanduser(),
+            format if format is not None else (trained.get("format") if same else None),
+            trained.get("image_set", "align") if same else "align",
+            tuple(Path(a) for a in annotations)
+            or (tuple(Path(a) for a in trained.get("annotations") or ()) if same else ()),
+            int(trained.get("split_seed", 0)),
+        )
+    if not source.root.is_dir():
+        raise FileNotFoundError(f"dataset root {source.root} not found: pass the dataset root")
+    return source
 
 
 def validation_scores(
     model: AttributeModel,
+    source: DatasetSource,
     data: FaceDataset,
-    image_set: ImageSet,
     crop: CropSpec,
     options: ScoringOptions,
+    aliases: Mapping[str, str] | None = None,
 ) -> ProtocolScores:
     """The model's raw probabilities on the validation split's protocol A, cut by ``crop``."""
     if len(data.split_indices("val")) == 0:
         raise ValueError(f"{data.root}: no validation images present to tune or calibrate on")
-    folder = cached_protocols(data, image_set, "val", crop, ["A"], options.limit, options.progress)
+    folder = cached_protocols(source, data, "val", crop, ["A"], options.limit, options.progress)
+    protocol = load_protocol(folder, "A")
     return score_protocol(
-        model, load_protocol(folder, "A"), options.batch_size, options.device, options.progress
+        model, protocol, options.batch_size, options.device, options.progress, aliases
     )
 
 
@@ -450,21 +478,27 @@ def calibrated(scores: ProtocolScores, calibration: Calibration | None) -> Proto
     """``scores`` with every view's probabilities through ``calibration`` (None: unchanged)."""
     if calibration is None:
         return scores
-    return replace(scores, view_probabilities=calibration.apply(scores.view_probabilities))
+    chosen = calibration.select(scores.attributes)
+    return replace(scores, view_probabilities=chosen.apply(scores.view_probabilities))
 
 
 def choose_thresholds(
     description: ModelDescription, tune: Tune, validation: ProtocolScores | None
 ) -> Thresholds:
-    """Thresholds tuned on the (calibrated) validation scores (``tune`` "f1"/"accuracy"), else
-    the model's stored ones, else 0.5 for every attribute."""
-    if tune == "none":
-        if description.thresholds is not None:
-            return Thresholds("model", np.asarray(description.thresholds, dtype=np.float64))
+    """One threshold per model attribute: tuned on the (calibrated) validation scores (``tune``
+    "f1"/"accuracy"; attributes the validation set lacks keep theirs), else the model's stored
+    ones, else 0.5."""
+    if description.thresholds is not None:
+        stored = Thresholds("model", np.asarray(description.thresholds, dtype=np.float64))
+    else:
         count = len(description.attributes)
-        return Thresholds(str(DEFAULT_THRESHOLD), np.full(count, DEFAULT_THRESHOLD))
+        stored = Thresholds(str(DEFAULT_THRESHOLD), np.full(count, DEFAULT_THRESHOLD))
+    if tune == "none":
+        return stored
     assert validation is not None
-    values = tune_thresholds(validation.labels, validation.probabilities, tune)
+    values = stored.values.copy()
+    columns = [list(description.attributes).index(n) for n in validation.attributes]
+    values[columns] = tune_thresholds(validation.labels, validation.probabilities, tune)
     return Thresholds(f"val-{tune}", values)
 
 
@@ -482,13 +516,19 @@ def evaluate_model(
     robustness: bool = False,
     calibrate: bool | None = None,
     detect: bool = False,
+    format: str | None = None,
+    annotations: Sequence[str | Path] = (),
+    aliases: Mapping[str, str] | None = None,
 ) -> EvalResult:
     """Score the model of ``target`` (a run or export folder) on ``protocols`` of ``split``.
 
-    ``root`` defaults to the model's ``data.root``; ``protocol_dir`` (``faceattr data
-    protocols``) replaces the cached protocols; ``calibrate`` picks the calibration (see
-    :func:`choose_calibration`) and ``tune`` the thresholds on its scale (see
-    :func:`choose_thresholds`), both written into the export's model.json when ``save_tuned``;
+    ``root`` defaults to the model's training dataset; another dataset (``format`` detected
+    unless given, ``annotations`` folders) is scored on the attributes the two share by name
+    (``aliases``: dataset name -> model name), the others named in the result;
+    ``protocol_dir`` (``faceattr data protocols``) replaces the cached protocols; ``calibrate``
+    picks the calibration (see :func:`choose_calibration`) and ``tune`` the thresholds on its
+    scale (see :func:`choose_thresholds`), both written into the export's model.json when
+    ``save_tuned``;
     ``slices`` adds the subgroup accuracies of the first protocol, ``robustness`` the curves
     under test-time rotation, scale and shift (the split's faces as the model was trained on).
     Images of the split without landmarks or a box are cut whole for every protocol: a warning
@@ -503,13 +543,13 @@ def evaluate_model(
     height, width = model.input_config.size
     if height != width:
         raise ValueError(f"protocol crops are square; {description.model_name} is {height}x{width}")
-    data_root = data_root_of(description, root)
-    image_set: ImageSet = description.config.get("data", {}).get("image_set", "align")
-    data = load_dataset(data_root, image_set=image_set)
+    source = dataset_of(description, root, format, annotations)
+    data_root = source.root
+    data = source.load()
     lacking = len(without_geometry(data, split, options.limit))
     if lacking and detect:
-        detect_landmarks(data_root, image_set, progress=options.progress)
-        data = load_dataset(data_root, image_set=image_set)
+        detect_landmarks(source, progress=options.progress)
+        data = source.load()
     elif lacking:
         log.warning(
             "%d %s images of %s have no landmarks or box: they are scored as whole images "
@@ -522,19 +562,20 @@ def evaluate_model(
     crop = CropSpec.of_config(description.config.get("data", {}), (height, width))
     if protocol_dir is None:
         folder = cached_protocols(
-            data, image_set, split, crop, chosen, options.limit, options.progress
+            source, data, split, crop, chosen, options.limit, options.progress
         )
     else:
         folder = Path(protocol_dir)
         check_protocol_dir(folder, split, crop)
     validation = (
-        None if tune == "none" else validation_scores(model, data, image_set, crop, options)
+        None if tune == "none" else validation_scores(model, source, data, crop, options, aliases)
     )
     use = choose_calibration(description, calibrate, tune, validation)
     thresholds = choose_thresholds(
         description, tune, None if validation is None else calibrated(validation, use.calibration)
     )
-    if save_tuned and thresholds.source.startswith("val-"):
+    complete = validation is not None and validation.attributes == tuple(model.attributes)
+    if save_tuned and thresholds.source.startswith("val-") and complete:
         save_thresholds(
             resolved.model_dir, thresholds.values.tolist(), thresholds.source, use.calibration
         )
@@ -544,28 +585,32 @@ def evaluate_model(
         protocol = load_protocol(folder, name)
         if len(protocol) == 0:
             raise ValueError(f"{folder}: protocol {name} holds no images")
-        raw = score_protocol(model, protocol, options.batch_size, options.device, options.progress)
-        scores = calibrated(raw, use.calibration)
-        decisions = scores.decisions(thresholds.values)
-        metrics = attribute_metrics(scores.labels, decisions, model.attributes)
-        measured = {"raw": calibration_metrics(raw.labels, raw.probabilities, model.attributes)}
-        if use.calibration is not None:
-            measured["calibrated"] = calibration_metrics(
-                scores.labels, scores.probabilities, model.attributes
-            )
-        curve = risk_coverage(
-            scores.labels, scores.probabilities, thresholds.values, tuple(model.attributes)
+        raw = score_protocol(
+            model, protocol, options.batch_size, options.device, options.progress, aliases
         )
+        names = raw.attributes
+        scores = calibrated(raw, use.calibration)
+        chosen_thresholds = thresholds.values[[list(model.attributes).index(n) for n in names]]
+        decisions = scores.decisions(chosen_thresholds)
+        metrics = attribute_metrics(scores.labels, decisions, names)
+        measured = {"raw": calibration_metrics(raw.labels, raw.probabilities, names)}
+        if use.calibration is not None:
+            measured["calibrated"] = calibration_metrics(scores.labels, scores.probabilities, names)
+        curve = risk_coverage(scores.labels, scores.probabilities, chosen_thresholds, names)
         results[name] = ProtocolResult(scores, decisions, metrics, raw, measured, curve)
         if slices and slice_table is None:
-            slice_table = slice_metrics(
-                scores.labels, decisions, model.attributes, all_labels=protocol.labels
-            )
-    test_labels = next(iter(results.values())).scores.labels
+            slice_table = subgroup_table(scores, decisions, protocol)
+    evaluated = next(iter(results.values())).scores
+    test_labels = evaluated.labels
     manifest = json.loads((folder / MANIFEST_FILE).read_text())["protocols"]
     whole = {p: int(manifest[p]["crop_counts"]["whole_image"]) for p in chosen}
-    baselines, baseline_rows = fit_baselines(data, test_labels, model.attributes)
+    pairs = shared_names(model.attributes, data.attribute_names, aliases)
+    baselines, baseline_rows = fit_baselines(
+        data, test_labels, [pairs[n] for n in evaluated.attributes]
+    )
     curves = None
+    if robustness and evaluated.attributes != tuple(model.attributes):
+        raise ValueError("--robustness needs a dataset that labels every attribute of the model")
     if robustness:
         curves = model_robustness(
             model, description, data_root, split, thresholds.values, options.limit, options.progress
@@ -591,7 +636,9 @@ def evaluate_model(
         split=split,
         protocol_dir=folder,
         crop=crop,
-        attributes=tuple(model.attributes),
+        attributes=evaluated.attributes,
+        left_out=tuple(n for n in model.attributes if n not in evaluated.attributes),
+        dataset=f"{data.format}:{data_root}",
         thresholds=thresholds,
         calibration=use,
         cost=model_cost(model),
@@ -601,6 +648,33 @@ def evaluate_model(
         whole_image={p: n for p, n in whole.items() if n},
         slices=slice_table,
         robustness=curves,
+    )
+
+
+def subgroup_table(
+    scores: ProtocolScores, decisions: LabelArray, protocol: ProtocolSet
+) -> SliceTable | None:
+    """Accuracy within the subgroups of :data:`DEFAULT_GROUPS` that the model or the dataset
+    labels (for every scored face); None when there are none."""
+    full = protocol.labels if scores.rows is None else protocol.labels[scores.rows]
+    groups = [
+        g
+        for g in DEFAULT_GROUPS
+        if g in scores.attributes
+        or (g in protocol.attributes and not np.isnan(full[:, protocol.attributes.index(g)]).any())
+    ]
+    if not groups:
+        return None
+    columns = [protocol.attributes.index(g) for g in groups if g in protocol.attributes]
+    usable = np.nan_to_num(full, nan=0.0).astype(np.uint8)
+    known = [n for n in protocol.attributes if protocol.attributes.index(n) in columns]
+    return slice_metrics(
+        scores.labels,
+        decisions,
+        scores.attributes,
+        by=groups,
+        all_labels=usable[:, [protocol.attributes.index(n) for n in known]],
+        all_attributes=known,
     )
 
 

@@ -40,8 +40,9 @@ import torch
 
 from faceattr.data.cache_writer import RowFailure, SourceImage, create_array, render_rows
 from faceattr.data.cache_writer import warp_to_uint8 as warp_views
-from faceattr.data.record import ImageSet
-from faceattr.data.loaders import load_dataset
+from faceattr.data.loaders import DatasetSource
+from faceattr.data.record import FaceDataset
+from faceattr.data.schema import CELEBA_SCHEMA
 from faceattr.defaults import PROTOCOLS
 from faceattr.geometry import (
     AffactAugment,
@@ -252,8 +253,10 @@ class ProtocolSet:
     """Stored uint8 array (memory map): ``(N, size, size, 3)``, or for C ``(N, L, L, 3)``."""
     image_ids: np.ndarray
     labels: np.ndarray
-    """``(N, 40)`` uint8."""
+    """``(N, K)`` float32 labels of the dataset's ``attributes`` (NaN: missing)."""
     size: int
+    attributes: tuple[str, ...]
+    """The dataset's attribute names, the columns of ``labels``."""
 
     @property
     def views(self) -> int:
@@ -289,21 +292,20 @@ class ProtocolManifest:
 
 
 def materialise_protocols(
-    root: str | Path,
+    source: str | Path | DatasetSource,
     out: str | Path,
     *,
     protocols: Sequence[str] = PROTOCOLS,
     split: str = "test",
     size: int = 224,
     seed: int = 0,
-    image_set: ImageSet = "align",
-    annotation_dirs: Sequence[str | Path] = (),
     limit: int | None = None,
     workers: int = 0,
     progress: bool = True,
     crop: CropSpec = AFFACT_CROP,
 ) -> ProtocolManifest:
-    """Write the present images of ``split`` as the ``protocols`` into ``out`` (overwriting).
+    """Write the present images of ``split`` of ``source`` (a dataset root, its format detected,
+    or a :class:`DatasetSource`) as the ``protocols`` into ``out`` (overwriting).
 
     ``crop`` is the crop rule of the models to score (its ``out_size`` is replaced by ``size``);
     seed 003's AFFACT crops by default. ``limit`` keeps the first N images of the split (a quick
@@ -315,9 +317,9 @@ def materialise_protocols(
     unknown = [p for p in chosen if p not in PROTOCOLS]
     if unknown or not chosen:
         raise ValueError(f"unknown protocols {unknown}; choose from {', '.join(PROTOCOLS)}")
-    root, out = Path(root), Path(out)
+    source, out = DatasetSource.of(source), Path(out)
     crop = replace(crop, out_size=(size, size))
-    data = load_dataset(root, image_set=image_set, annotation_dirs=annotation_dirs)
+    data = source.load()
     rows = data.split_indices(split)[:limit]  # present images only
     n = len(rows)
     landmarks = _rows_or_nan(data.landmarks, rows, (5, 2))
@@ -348,7 +350,7 @@ def materialise_protocols(
             _keep_rows(out / f"{p}.npy", kept)
     image_ids = np.asarray(data.image_ids[rows[kept]], dtype=str)
     np.save(out / "image_ids.npy", image_ids)
-    np.save(out / "labels.npy", np.asarray(data.labels[rows[kept]], dtype=np.uint8))
+    np.save(out / "labels.npy", np.asarray(data.labels[rows[kept]], dtype=np.float32))
     files = [f"{p}.npy" for p in chosen] + ["image_ids.npy", "labels.npy"]
     manifest = ProtocolManifest(
         directory=out,
@@ -362,7 +364,7 @@ def materialise_protocols(
         skipped=tuple((f.image_id, f.reason) for f in sorted(failures, key=lambda f: f.row)),
         seconds=time.perf_counter() - started,
     )
-    (out / MANIFEST_FILE).write_text(_manifest_json(manifest, root, image_set, shapes))
+    (out / MANIFEST_FILE).write_text(_manifest_json(manifest, data, shapes))
     return manifest
 
 
@@ -396,7 +398,7 @@ def file_sha256(path: Path) -> str:
 
 
 def _manifest_json(
-    manifest: ProtocolManifest, root: Path, image_set: str, shapes: dict[str, tuple[int, ...]]
+    manifest: ProtocolManifest, data: FaceDataset, shapes: dict[str, tuple[int, ...]]
 ) -> str:
     """Deterministic JSON: no timings or absolute output paths, so two runs write the same file."""
     count = len(manifest.image_ids)
@@ -415,8 +417,10 @@ def _manifest_json(
     payload = {
         "format": MANIFEST_FORMAT,
         "version": 1,
-        "source_root": str(root.resolve()),
-        "image_set": image_set,
+        "source_root": str(data.root.resolve()),
+        "dataset_format": data.format,
+        "image_set": data.image_set,
+        "attributes": list(data.attribute_names),
         "split": manifest.split,
         "size": manifest.size,
         "seed": manifest.seed,
@@ -461,6 +465,7 @@ def load_protocol(directory: str | Path, name: str, verify: bool = False) -> Pro
         name=name,
         images=np.load(directory / files[0], mmap_mode="r"),
         image_ids=np.load(directory / files[1]),
-        labels=np.load(directory / files[2]),
+        labels=np.asarray(np.load(directory / files[2]), dtype=np.float32),
         size=int(manifest["size"]),
+        attributes=tuple(manifest.get("attributes", CELEBA_SCHEMA.names)),
     )

@@ -9,6 +9,7 @@ each view voting with the attribute's own threshold.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from faceattr.attributes import attribute_indices
+from faceattr.data.schema import shared_names
 from faceattr.evaluation.baselines import LabelArray
 from faceattr.evaluation.protocols import ProtocolSet, majority_vote
 from faceattr.evaluation.thresholds import ThresholdArray, apply_thresholds
@@ -32,9 +33,11 @@ class ProtocolScores:
     attributes: tuple[str, ...]
     image_ids: NDArray[np.str_]
     labels: LabelArray
-    """``(N, K)`` labels of the model's attributes."""
+    """``(N, K)`` labels of ``attributes``: those the model and the dataset share."""
     view_probabilities: NDArray[np.float32]
     """``(N, V, K)``: V = 10 for protocol C, else 1."""
+    rows: NDArray[np.intp] | None = None
+    """The protocol rows scored (those with every label of ``attributes``); None: all."""
 
     @property
     def probabilities(self) -> NDArray[np.float32]:
@@ -67,15 +70,36 @@ def views_to_input(views: torch.Tensor, config: InputConfig) -> torch.Tensor:
     return config.normalize(images)
 
 
+def shared_columns(
+    model: Sequence[str], data: Sequence[str], aliases: Mapping[str, str] | None = None
+) -> tuple[tuple[str, ...], list[int], list[int]]:
+    """The attributes a model and a dataset share by name (``aliases``: dataset name -> model
+    name), with their model and dataset columns; a ``ValueError`` when they share none."""
+    pairs = shared_names(model, data, aliases)
+    if not pairs:
+        raise ValueError(
+            f"the model ({', '.join(model[:5])}, ...) and the dataset ({', '.join(data[:5])}, ...) "
+            "share no attribute name (an alias map renames them: --alias DATA=MODEL)"
+        )
+    names = tuple(pairs)
+    return names, [list(model).index(n) for n in names], [list(data).index(pairs[n]) for n in names]
+
+
 def score_protocol(
     model: AttributeModel,
     protocol: ProtocolSet,
     batch_size: int = 256,
     device: str = "auto",
     progress: bool = True,
+    aliases: Mapping[str, str] | None = None,
 ) -> ProtocolScores:
     """Probabilities of ``model`` on every view of ``protocol`` (``batch_size`` views a batch,
-    run through the model :data:`~faceattr.models.CPU_BATCH` at a time on a CPU)."""
+    run through the model :data:`~faceattr.models.CPU_BATCH` at a time on a CPU), for the
+    attributes model and dataset share (:func:`shared_columns`); images lacking one of their
+    labels are left out."""
+    names, model_columns, data_columns = shared_columns(
+        model.attributes, protocol.attributes, aliases
+    )
     if batch_size <= 0:
         raise ValueError(f"batch size must be positive, got {batch_size}")
     size = model.input_config.size
@@ -96,11 +120,14 @@ def score_protocol(
             inputs = views_to_input(flat, model.input_config)
             scores = torch.cat([model.probabilities(part) for part in cpu_batches(inputs)])
             chunks.append(scores.float().cpu().numpy().reshape(len(views), protocol.views, -1))
-    columns = attribute_indices(model.attributes)
+    labels = protocol.labels[:, data_columns]
+    known = ~np.isnan(labels).any(axis=1)
+    probabilities = np.concatenate(chunks).astype(np.float32)[:, :, model_columns]
     return ProtocolScores(
         name=protocol.name,
-        attributes=tuple(model.attributes),
-        image_ids=np.asarray(protocol.image_ids, dtype=str),
-        labels=np.ascontiguousarray(protocol.labels[:, columns], dtype=np.uint8),
-        view_probabilities=np.concatenate(chunks).astype(np.float32),
+        attributes=names,
+        image_ids=np.asarray(protocol.image_ids, dtype=str)[known],
+        labels=np.ascontiguousarray(labels[known], dtype=np.uint8),
+        view_probabilities=np.ascontiguousarray(probabilities[known]),
+        rows=None if known.all() else np.flatnonzero(known),
     )

@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from faceattr.attributes import ATTRIBUTE_INDEX
 from faceattr.evaluation.baselines import check_labels
 
 DEFAULT_GROUPS = ("Male", "Young", "Eyeglasses", "Pale_Skin")
@@ -162,28 +161,25 @@ def _group_columns(
     attributes: tuple[str, ...],
     by: Sequence[str],
     all_labels: ArrayLike | None,
+    all_attributes: Sequence[str],
 ) -> NDArray[np.uint8]:
     """``(N, G)`` ground truth of the grouping attributes: the columns of ``labels`` where the
-    model evaluates them, else of ``all_labels`` (the 40 CelebA attributes in file order)."""
-    unknown = [g for g in by if g not in ATTRIBUTE_INDEX]
+    model evaluates them, else of ``all_labels`` (columns ``all_attributes``)."""
+    unknown = [g for g in by if g not in attributes and g not in all_attributes]
     if unknown:
-        raise KeyError(f"unknown grouping attribute(s) {unknown}")
-    missing = [g for g in by if g not in attributes]
-    if missing and all_labels is None:
-        raise ValueError(
-            f"the model does not evaluate the grouping attribute(s) {missing}: pass the faces' "
-            "40 CelebA labels as all_labels"
+        raise KeyError(
+            f"grouping attribute(s) {unknown} are neither evaluated nor in all_labels' columns"
         )
     full = None if all_labels is None else _binary(all_labels, "all_labels")
-    if full is not None and full.shape != (labels.shape[0], len(ATTRIBUTE_INDEX)):
+    if full is not None and full.shape != (labels.shape[0], len(all_attributes)):
         raise ValueError(
-            f"all_labels must be (N, {len(ATTRIBUTE_INDEX)}) for N = {labels.shape[0]} faces, "
+            f"all_labels must be (N, {len(all_attributes)}) for N = {labels.shape[0]} faces, "
             f"got {full.shape}"
         )
     columns = [
         labels[:, attributes.index(g)]
         if full is None or g in attributes
-        else full[:, ATTRIBUTE_INDEX[g]]
+        else full[:, list(all_attributes).index(g)]
         for g in by
     ]
     return np.stack(columns, axis=1)
@@ -197,13 +193,14 @@ def slice_metrics(
     gap_threshold: float = GAP_THRESHOLD,
     min_group: int = MIN_GROUP,
     all_labels: ArrayLike | None = None,
+    all_attributes: Sequence[str] = (),
 ) -> SliceTable:
     """Accuracy of each of ``attributes`` within the faces with and without each of ``by``.
 
     ``labels`` and ``decisions`` are ``(N, K)`` 0/1 arrays (ground truth and the model's
     thresholded outputs) whose columns are ``attributes``. Grouping attributes the model does
-    not evaluate are read from ``all_labels``, the same faces' ``(N, 40)`` CelebA labels (e.g.
-    a protocol set's ``labels``).
+    not evaluate are read from ``all_labels``, the same faces' labels of ``all_attributes`` (e.g.
+    a protocol set's ``labels`` and ``attributes``).
     """
     names = tuple(attributes)
     truth = _binary(labels, "labels")
@@ -215,7 +212,7 @@ def slice_metrics(
         )
     if gap_threshold < 0 or min_group < 0:
         raise ValueError("gap_threshold and min_group must be >= 0")
-    groups = _group_columns(truth, names, by, all_labels)
+    groups = _group_columns(truth, names, by, all_labels, all_attributes)
     correct = (truth == decided).astype(np.int64)
     present = groups.astype(np.int64)
     return SliceTable(

@@ -121,6 +121,16 @@ class Calibration:
             str(data.get("source", "")),
         )
 
+    def select(self, names: Sequence[str]) -> Calibration:
+        """The maps of ``names`` (a subset of :attr:`attributes`), in that order."""
+        if tuple(names) == self.attributes:
+            return self
+        return Calibration(
+            tuple(names),
+            tuple(self.maps[self.attributes.index(n)] for n in names),
+            self.source,
+        )
+
     def layer(self) -> CalibrationLayer:
         """The torch module applying these maps."""
         return CalibrationLayer(self.maps)

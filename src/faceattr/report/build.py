@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from faceattr.data.record import DatasetError, SPLITS
-from faceattr.data.loaders import load_dataset
 from faceattr.data.formats import AnnotationError
+from faceattr.data.loaders import load_dataset
+from faceattr.data.record import SPLITS, DatasetError
 from faceattr.evaluation.evaluate import EVAL_FILE
 from faceattr.models.base import InputConfig
 from faceattr.report.folders import (

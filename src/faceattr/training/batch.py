@@ -31,7 +31,7 @@ class FaceBatch:
     crops: torch.Tensor
     """``(B, 2, 3)`` float64 loose-crop pixels -> model-input pixels."""
     labels: torch.Tensor
-    """``(B, K)`` uint8 in {0, 1}, the model's attributes."""
+    """``(B, K)`` float32 in {0, 1}, NaN where missing; the model's attributes."""
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])

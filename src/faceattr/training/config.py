@@ -19,6 +19,7 @@ import yaml
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from faceattr.data.loaders import DatasetSource, list_formats
 from faceattr.data.record import SPLITS
 from faceattr.geometry.jitter import AffactJitter
 
@@ -41,8 +42,15 @@ class DataConfig:
     """Where the images come from and how a face is cut out of them."""
 
     root: str = MISSING
-    """CelebA-format folder (annotation files + ``img_align_celeba/`` or ``img_celeba/``)."""
+    """The dataset folder (any registered format: ``faceattr.data.loaders``)."""
+    format: str | None = None
+    """The dataset's format (celeba, celebahq, lfwa, utkface, folder); None: detected."""
     image_set: Literal["align", "wild"] = "align"
+    """CelebA's image set: the aligned crops or the in-the-wild photos (other formats: theirs)."""
+    annotations: list[str] = field(default_factory=list)
+    """More folders to look for annotation files in (e.g. CelebA's, for CelebA-HQ's partition)."""
+    split_seed: int = 0
+    """Seed of the partition drawn for a dataset that ships none (saved and printed)."""
     cache: str | None = None
     """Packed cache folder (``faceattr data prepare``); written there first when incomplete.
     None: decode the JPEGs every epoch."""
@@ -79,7 +87,22 @@ class DataConfig:
     fold_seed: int = 0
     """Seed of the fold assignment (the same for every fold of one cross-validation)."""
 
+    def source(self) -> DatasetSource:
+        """Where the dataset is and how to read it."""
+        return DatasetSource(
+            Path(self.root).expanduser(),
+            self.format,
+            self.image_set,
+            tuple(Path(p) for p in self.annotations),
+            self.split_seed,
+        )
+
     def __post_init__(self) -> None:
+        _require(
+            self.format is None or self.format in list_formats(),
+            "data.format",
+            f"unknown format {self.format!r}; known: {', '.join(list_formats())}",
+        )
         _require(self.cache_size > 0, "data.cache_size", f"must be positive, got {self.cache_size}")
         _require(self.cache_margin > 0, "data.cache_margin", "must be positive")
         _require(self.box_scale > 0, "data.box_scale", "must be positive")

@@ -6,7 +6,7 @@ after transfer (``faceattr.training.transform``), so both paths feed the model t
 
 - cache (``data.cache``): rows are read from the memory-mapped cache, no JPEG decoding; the cache
   is written first (by one process) when it is missing or unfinished.
-- decode (no cache): each image is decoded through ``CelebADataset`` and warped into the same
+- decode (no cache): each image is decoded through ``FaceImageDataset`` and warped into the same
   loose crop as ``faceattr data prepare`` would store.
 
 Batches are shuffled per epoch from ``(seed, epoch)``; under DDP each process takes every
@@ -28,9 +28,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from faceattr.data.cache import INFO_FILE, CacheInfo, PackedCache
 from faceattr.data.cache_prepare import loose_crop_matrices, prepare_cache
 from faceattr.data.cache_writer import warp_to_uint8
-from faceattr.data.record import FaceDataset, SPLITS
-from faceattr.data.loaders import load_dataset
-from faceattr.data.dataset import CelebADataset
+from faceattr.data.dataset import FaceImageDataset
+from faceattr.data.record import SPLITS, FaceDataset
 from faceattr.geometry import ALIGNED_IMAGE_SIZE, MEAN_ALIGNED_LANDMARKS
 from faceattr.geometry.affine import Size
 from faceattr.geometry.frame import MEAN_ALIGNED_BOX
@@ -65,11 +64,11 @@ class CachedFaces(Dataset[FaceBatch]):
 class DecodedFaces(Dataset[FaceBatch]):
     """Batches decoded from JPEG: ``dataset[positions] -> FaceBatch``, each image warped into
     the loose crop ``faceattr data prepare`` would store (from the same annotations, indexed by
-    CelebA row); unreadable images are left out of their batch (``CelebADataset`` warns)."""
+    CelebA row); unreadable images are left out of their batch (``FaceImageDataset`` warns)."""
 
     def __init__(
         self,
-        images: CelebADataset,
+        images: FaceImageDataset,
         landmarks: np.ndarray,
         boxes: np.ndarray,
         crop: CropSpec,
@@ -165,16 +164,17 @@ class FaceSplit:
     dataset: Dataset[FaceBatch]
     positions: np.ndarray
     labels: np.ndarray
-    """``(N, K)`` uint8 labels of ``positions``, the model's attributes."""
+    """``(N, K)`` float32 labels of ``positions``, the model's attributes (NaN: missing)."""
 
 
 def cache_is_ready(path: Path, data: DataConfig) -> bool:
-    """Whether ``path`` holds a complete cache made with ``data``'s size, margin and image set."""
+    """Whether ``path`` holds a complete cache of ``data``'s root at its size and margin."""
     if not (path / INFO_FILE).is_file():
         return False
     info = CacheInfo.read(path / INFO_FILE)
-    wanted = (data.cache_size, float(data.cache_margin), data.image_set)
-    return info.complete and (info.size, info.margin, info.image_set) == wanted
+    root = str(Path(data.root).expanduser().resolve())
+    wanted = (data.cache_size, float(data.cache_margin), root)
+    return info.complete and (info.size, info.margin, info.source_root) == wanted
 
 
 def subset(positions: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
@@ -232,21 +232,20 @@ class FaceDataModule(pl.LightningDataModule):
         if self.data.cache is None or cache_is_ready(Path(self.data.cache), self.data):
             return
         prepare_cache(
-            self.data.root,
+            self.data.source(),
             self.data.cache,
             size=self.data.cache_size,
             margin=self.data.cache_margin,
-            image_set=self.data.image_set,
             workers=self.data.workers,
         )
 
     def open_source(self) -> PackedCache | FaceDataset:
-        """The packed cache, or the CelebA folder loaded (and validated) once."""
+        """The packed cache, or the dataset loaded (and validated) once."""
         if self._source is None:
             self._source = (
                 PackedCache(self.data.cache)
                 if self.data.cache is not None
-                else load_dataset(self.data.root, image_set=self.data.image_set)
+                else self.data.source().load()
             )
         return self._source
 
@@ -311,15 +310,15 @@ class FaceDataModule(pl.LightningDataModule):
         boxes = celeba.boxes if celeba.boxes is not None else np.full((n, 4), np.nan)
         landmarks, boxes = landmarks.astype(np.float64), boxes.astype(np.float64)
         self.crop.check(landmarks[rows], boxes[rows], celeba.image_ids[rows])
-        images = CelebADataset(celeba, rows, self.attributes)
+        images = FaceImageDataset(celeba, rows, self.attributes)
         dataset = DecodedFaces(
             images, landmarks, boxes, self.crop, self.data.cache_size, self.data.cache_margin
         )
-        labels = np.asarray(celeba.labels[rows][:, images.columns], dtype=np.uint8)
+        labels = np.asarray(celeba.labels[rows][:, images.columns], dtype=np.float32)
         return FaceSplit(dataset, np.arange(len(rows)), labels)
 
     def train_labels(self) -> np.ndarray:
-        """``(N, K)`` uint8 labels of the training images (for positive-class weights)."""
+        """``(N, K)`` float32 labels of the training images (for positive-class weights)."""
         self.setup()
         return self.splits["train"].labels
 

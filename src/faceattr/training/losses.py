@@ -56,15 +56,17 @@ def task_weight_preset(name: str) -> dict[str, float]:
 
 def pos_weight_from_labels(labels: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Positive-class weights ``negatives / positives`` per attribute from training labels
-    ``(N, K)`` in {0, 1} (or CelebA's {-1, 1}); seed 004's class weights "inversely proportional
-    to the class frequencies", in the form ``BCEWithLogitsLoss(pos_weight=...)`` takes."""
+    ``(N, K)`` in {0, 1} (or CelebA's {-1, 1}; NaN: missing, not counted); seed 004's class
+    weights "inversely proportional to the class frequencies", in the form
+    ``BCEWithLogitsLoss(pos_weight=...)`` takes."""
     values = torch.as_tensor(np.asarray(labels), dtype=torch.float64)
     if values.ndim != 2 or values.shape[0] == 0:
         raise ValueError(f"labels must be a non-empty (N, K) matrix, got {tuple(values.shape)}")
-    if ((values != 0) & (values != 1) & (values != -1)).any():
+    known = ~torch.isnan(values)
+    if ((values != 0) & (values != 1) & (values != -1) & known).any():
         raise ValueError("labels must be 0/1 or -1/1")
     positives = (values == 1).sum(dim=0)
-    negatives = values.shape[0] - positives
+    negatives = known.sum(dim=0) - positives
     if (positives == 0).any():
         columns = torch.nonzero(positives == 0).flatten().tolist()
         raise ValueError(f"no positive label in columns {columns}: their weight is undefined")
@@ -72,7 +74,8 @@ def pos_weight_from_labels(labels: torch.Tensor | np.ndarray) -> torch.Tensor:
 
 
 class AttributeLoss(nn.Module):
-    """Weighted multi-attribute cross-entropy for a model's outputs and ``(N, K)`` 0/1 targets.
+    """Weighted multi-attribute cross-entropy for a model's outputs and ``(N, K)`` 0/1 targets;
+    a NaN target (a label the image lacks) adds nothing to its attribute's loss.
 
     ``attributes`` name the K output columns (any subset of CelebA's, in the model's order);
     ``task_weights`` maps some of them to weights (others weigh 1; default all 1);
@@ -125,10 +128,13 @@ class AttributeLoss(nn.Module):
                 f"{len(self.attributes)} attributes {tuple(logits.shape)}"
             )
         pos_weight = None if self.pos_weight is None else self.pos_weight.to(logits)
+        targets = targets.to(logits.dtype)
+        known = ~torch.isnan(targets)
         losses = F.binary_cross_entropy_with_logits(
-            logits, targets.to(logits.dtype), pos_weight=pos_weight, reduction="none"
+            logits, torch.where(known, targets, 0.0), pos_weight=pos_weight, reduction="none"
         )
-        return losses.mean(dim=0)
+        losses = torch.where(known, losses, 0.0)
+        return losses.sum(dim=0) / known.sum(dim=0).clamp(min=1)
 
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The scalar training loss."""

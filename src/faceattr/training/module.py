@@ -39,19 +39,27 @@ def build_optimizer(model: AttributeModel, settings: OptimizerConfig) -> torch.o
     return torch.optim.Adam(groups, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
+MISSING_LABEL = -1
+"""The value a missing (NaN) label takes for torchmetrics' ``ignore_index``."""
+
+
 class AttributeMetrics(torch.nn.Module):
     """Loss and per-attribute accuracy over an epoch (summed over DDP processes)."""
 
     def __init__(self, num_attributes: int) -> None:
         super().__init__()
-        self.accuracy = MultilabelAccuracy(num_labels=num_attributes, average="none")
+        self.accuracy = MultilabelAccuracy(
+            num_labels=num_attributes, average="none", ignore_index=MISSING_LABEL
+        )
         self.loss = MeanMetric()
 
     def update(
         self, probabilities: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor
     ) -> None:
-        """Add one batch."""
-        self.accuracy.update(probabilities, targets.int())
+        """Add one batch (NaN targets, missing labels, are left out)."""
+        self.accuracy.update(
+            probabilities, torch.nan_to_num(targets.float(), nan=MISSING_LABEL).int()
+        )
         self.loss.update(loss, weight=targets.shape[0])
 
     def compute(self, prefix: str, attributes: tuple[str, ...]) -> dict[str, torch.Tensor]:

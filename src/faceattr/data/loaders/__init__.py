@@ -10,9 +10,10 @@ line or file name. Everything else (split, image and geometry checks) is common.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -149,6 +150,54 @@ def check_dataset(
         for path, reason in verify_images([data.image_path(int(i)) for i in rows]):
             report.warnings.append(f"unreadable image {path}: {reason}")
     return report
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Where a dataset is and how to read it: what ``data.root``, ``data.format``,
+    ``data.image_set``, ``data.annotations`` and ``data.split_seed`` say."""
+
+    root: Path
+    format: str | None = None
+    image_set: ImageSet = "align"
+    annotations: tuple[Path, ...] = ()
+    split_seed: int = 0
+
+    @classmethod
+    def of(cls, value: str | Path | DatasetSource | Mapping[str, Any]) -> DatasetSource:
+        """A source from itself, a bare root (format detected), or a ``data`` config mapping."""
+        if isinstance(value, DatasetSource):
+            return value
+        if isinstance(value, str | Path):
+            return cls(Path(value))
+        return cls(
+            root=Path(str(value["root"])).expanduser(),
+            format=value.get("format"),
+            image_set=value.get("image_set", "align"),
+            annotations=tuple(Path(p) for p in value.get("annotations") or ()),
+            split_seed=int(value.get("split_seed", 0)),
+        )
+
+    def load(self) -> FaceDataset:
+        """The dataset, loaded and validated (see :func:`load_dataset`)."""
+        return load_dataset(
+            self.root,
+            format=self.format,
+            image_set=self.image_set,
+            annotation_dirs=self.annotations,
+            split_seed=self.split_seed,
+        )
+
+    def check(self, verify: bool = False) -> CheckReport:
+        """The dataset's check report (see :func:`check_dataset`)."""
+        return check_dataset(
+            self.root,
+            format=self.format,
+            image_set=self.image_set,
+            annotation_dirs=self.annotations,
+            split_seed=self.split_seed,
+            verify=verify,
+        )
 
 
 # The built-in formats, in detection order (CelebA-HQ before CelebA: both hold CelebA's files).
