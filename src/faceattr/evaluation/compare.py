@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faceattr.attributes import ATTRIBUTES
 from faceattr.evaluation.evaluate import EVAL_FILE, EVAL_FORMAT, markdown_table, read_eval_json
 from faceattr.evaluation.protocols import PROTOCOLS
 
@@ -175,11 +174,11 @@ def compare_evals(paths: Sequence[str | Path], labels: Sequence[str] | None = No
         unique.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
     evals = tuple(read_summary(p, label) for p, label in zip(paths, unique, strict=True))
     present = {p for e in evals for p in e.error}
-    names = {n for e in evals for n in e.attributes}
+    names = dict.fromkeys(n for e in evals for n in e.attributes)  # first model's order first
     return Comparison(
         evals=evals,
         protocols=tuple(p for p in PROTOCOLS if p in present),
-        attributes=tuple(sorted(names, key=lambda n: (ATTRIBUTES.index(n), n))),
+        attributes=tuple(names),
     )
 
 

@@ -19,7 +19,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from faceattr.attributes import attribute_indices
+from faceattr.data.schema import Schema
 
 HeadType = Literal["sigmoid", "softmax2"]
 HEAD_TYPES: tuple[str, ...] = get_args(HeadType)
@@ -169,9 +169,7 @@ class AttributeModel(nn.Module):
         names = tuple(attributes)
         if not names:
             raise ValueError("a model needs at least one attribute")
-        if len(set(names)) != len(names):
-            raise ValueError(f"attributes repeat a name: {names}")
-        attribute_indices(names)  # KeyError naming an unknown attribute
+        Schema.binary(names)  # SchemaError naming a malformed or repeated name
         if head_type not in HEAD_TYPES:
             raise ValueError(f"unknown head type {head_type!r}; known: {', '.join(HEAD_TYPES)}")
         self.attributes: tuple[str, ...] = names

@@ -35,8 +35,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
-from faceattr.attributes import ATTRIBUTES
-
 KEYWORDS = ("and", "or", "not")
 COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
     ">=": operator.ge,
@@ -230,16 +228,14 @@ class Query:
             raise QueryError(f"the query uses attributes the model lacks: {', '.join(missing)}")
         return {name: probabilities[:, list(attributes).index(name)] for name in self.attributes}
 
-    def mask(self, probabilities: np.ndarray, attributes: Sequence[str] = ATTRIBUTES) -> np.ndarray:
+    def mask(self, probabilities: np.ndarray, attributes: Sequence[str]) -> np.ndarray:
         """Which rows of ``probabilities`` (N, K; columns named by ``attributes``) satisfy it."""
         columns = self._columns(probabilities, attributes)
         if self.root is None:
             return np.ones(len(probabilities), dtype=bool)
         return np.asarray(self.root.holds(columns), dtype=bool)
 
-    def score(
-        self, probabilities: np.ndarray, attributes: Sequence[str] = ATTRIBUTES
-    ) -> np.ndarray:
+    def score(self, probabilities: np.ndarray, attributes: Sequence[str]) -> np.ndarray:
         """The ranking margin of every row (>= 0 where it matches; 1 for the empty query)."""
         columns = self._columns(probabilities, attributes)
         if self.root is None:
@@ -375,7 +371,7 @@ class _Parser:
         return value
 
 
-def parse_query(text: str, attributes: Sequence[str] = ATTRIBUTES, min_prob: float = 0.5) -> Query:
+def parse_query(text: str, attributes: Sequence[str], min_prob: float = 0.5) -> Query:
     """Parse ``text`` (grammar in the module docstring) over ``attributes``.
 
     A bare attribute means ``P >= min_prob``. Raises :class:`QueryError` naming the unknown

@@ -27,7 +27,6 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from faceattr.attributes import ATTRIBUTES
 from faceattr.retrieval.query import Query, QueryError, parse_query
 
 if TYPE_CHECKING:
@@ -391,7 +390,7 @@ class IndexStore:
             raise ValueError(f"limit must be at least 1, got {limit}")
         self._follow_model()
         if isinstance(query, str):
-            query = parse_query(query, self.attributes or ATTRIBUTES, min_prob)
+            query = parse_query(query, self.attributes or (), min_prob)
         if self.faces is None:
             return []
         missing = [name for name in query.attributes if name not in self.attributes]

@@ -361,20 +361,33 @@ def load_weights(model: AttributeModel, state: dict[str, torch.Tensor], source: 
         )
 
 
-def init_from(model: AttributeModel, path: str | Path) -> None:
-    """Copy into ``model`` every weight of the trained model at ``path`` (an export folder, a run
+BACKBONE_PREFIX = "backbone."
+"""The prefix of a model's backbone weights (``AttributeModel.backbone``)."""
+
+
+def init_from(model: AttributeModel, path: str | Path) -> str:
+    """Copy into ``model`` the weights of the trained model at ``path`` (an export folder, a run
     folder's ``best/``, a ``.ckpt``, or ``"shipped"``: the package's model): the start of a
-    fine-tuning. It must be the same registered network for the same attributes; ``input_size``
-    may differ where the weights do not depend on it.
+    fine-tuning. It must be the same registered network; for the same attributes every weight is
+    copied, for others the backbone only (the head stays freshly initialised). ``input_size`` may
+    differ where the weights do not depend on it. Returns which weights were copied, in words.
     """
     path = model_path(None if str(path) == "shipped" else path)
     description, state = _read(path)
-    if (description.model_name, description.attributes) != (model.model_name, model.attributes):
+    if description.model_name != model.model_name:
         raise ModelFileError(
-            f"{path}: a {description.model_name} for {len(description.attributes)} attributes "
-            f"cannot start a {model.model_name} for {len(model.attributes)}"
+            f"{path}: a {description.model_name} cannot start a {model.model_name}"
         )
-    load_weights(model, state, path)
+    if description.attributes == model.attributes:
+        load_weights(model, state, path)
+        return "every weight"
+    backbone = {k: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)}
+    head = {k: v for k, v in model.state_dict().items() if not k.startswith(BACKBONE_PREFIX)}
+    load_weights(model, {**backbone, **head}, path)
+    return (
+        f"the backbone ({len(backbone)} tensors; a new head for {len(model.attributes)} "
+        f"attributes, not the {len(description.attributes)} it learnt)"
+    )
 
 
 def _read(path: Path) -> tuple[ModelDescription, dict[str, torch.Tensor]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from lightning.pytorch.callbacks import EarlyStopping, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
+from faceattr.data.cache import INFO_FILE, CacheInfo
 from faceattr.geometry.jitter import AffactJitter
 from faceattr.models import AttributeModel, create_model
 from faceattr.training.atomic import atomic_write
@@ -56,7 +58,7 @@ from faceattr.training.config import (
     config_to_dict,
     save_config,
 )
-from faceattr.training.datamodule import FaceDataModule
+from faceattr.training.datamodule import FaceDataModule, cache_is_ready
 from faceattr.training.environment import write_environment
 from faceattr.training.losses import AttributeLoss, task_weight_preset
 from faceattr.training.module import AttributeModule
@@ -154,14 +156,30 @@ def new_run_dir(settings: TrainerConfig) -> Path:
     return run_dir
 
 
-def build_model(settings: ModelConfig, attributes: list[str] | None) -> AttributeModel:
-    """The registered model, for ``attributes`` (None: the model's own list), from
-    ``settings.init``'s trained weights when given."""
+def build_model(
+    settings: ModelConfig, attributes: list[str] | None, labelled: Sequence[str] | None = None
+) -> AttributeModel:
+    """The registered model for ``attributes``; None: the model's own list when the dataset
+    labels (``labelled``, its binary attributes) all of it, else the dataset's. Its weights start
+    from ``settings.init``'s trained model when given (the backbone only, with a new head, when
+    that model learnt other attributes)."""
     model = create_model(settings.name, attributes, pretrained=settings.pretrained, **settings.args)
+    if attributes is None and labelled is not None and not set(model.attributes) <= set(labelled):
+        model = create_model(
+            settings.name, list(labelled), pretrained=settings.pretrained, **settings.args
+        )
     if settings.init is not None:
-        init_from(model, settings.init)
-        rank_zero_info(f"{settings.name}: every weight starts from {settings.init}")
+        kept = init_from(model, settings.init)
+        rank_zero_info(f"{settings.name}: {kept} start from {settings.init}")
     return model
+
+
+def labelled_attributes(data: DataConfig) -> tuple[str, ...]:
+    """The binary attributes the training data labels (the cache's, else the dataset's)."""
+    if data.cache is not None and cache_is_ready(Path(data.cache), data):
+        return CacheInfo.read(Path(data.cache) / INFO_FILE).attribute_names
+    schema = data.source().load().schema
+    return tuple(a.name for a in schema.attributes if a.kind == "binary")
 
 
 def build_loss(settings: LossConfig, model: AttributeModel) -> AttributeLoss:
@@ -263,7 +281,8 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> RunResult:
         save_config(config, run_dir / CONFIG_FILE)  # a resumed run may have changed epochs
     pl.seed_everything(settings.seed, workers=True, verbose=False)
 
-    model = build_model(config.model, config.data.attributes)
+    labelled = labelled_attributes(config.data) if config.data.attributes is None else None
+    model = build_model(config.model, config.data.attributes, labelled)
     gpu = uses_gpu(settings.accelerator)
     channels_last = settings.channels_last if settings.channels_last is not None else gpu
     transform = FaceTransform(
