@@ -155,3 +155,4 @@ def check_dataset(
 from faceattr.data.loaders import celeba as _celeba  # noqa: E402,F401
 from faceattr.data.loaders import celebahq as _celebahq  # noqa: E402,F401
 from faceattr.data.loaders import lfwa as _lfwa  # noqa: E402,F401
+from faceattr.data.loaders import utkface as _utkface  # noqa: E402,F401

@@ -103,9 +103,7 @@ def read_lfwa_labels(path: Path) -> LfwaLabels:
     ids = np.char.replace(files, "\\", "/")
     unique, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
-        raise AnnotationError(
-            path, None, f"variable 'name' lists {unique[counts > 1][0]} twice"
-        )
+        raise AnnotationError(path, None, f"variable 'name' lists {unique[counts > 1][0]} twice")
     return LfwaLabels(ids, schema, label.astype(np.float32))
 
 
@@ -146,9 +144,7 @@ def read(root: Path, options: LoadOptions, collector: Collector) -> FaceDataset 
     identity = identity.astype(np.int32)
     total = TRAIN + TEST
     shares = ((1 - VAL_OF_TRAIN) * TRAIN / total, VAL_OF_TRAIN * TRAIN / total, TEST / total)
-    partition, source = generated_partition(
-        root, "lfwa", ids, identity, shares, options.split_seed
-    )
+    partition, source = generated_partition(root, "lfwa", ids, identity, shares, options.split_seed)
     image_dir = find_image_dir(root)
     on_disk = images_on_disk(image_dir)
     unlabelled = np.sort(on_disk[~isin(on_disk, ids)])
