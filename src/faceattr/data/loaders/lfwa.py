@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io
+from scipy.io.matlab import MatReadError
 
 from faceattr.data.check import examples
 from faceattr.data.formats import AnnotationError
@@ -73,7 +74,7 @@ def read_lfwa_labels(path: Path) -> LfwaLabels:
     disagree or labels other than 0/1 raises :class:`AnnotationError` naming the variable."""
     try:
         mat = scipy.io.loadmat(path)
-    except (ValueError, TypeError, OSError, NotImplementedError) as exc:
+    except (MatReadError, ValueError, TypeError, IndexError, OSError, NotImplementedError) as exc:
         raise AnnotationError(path, None, f"not a MATLAB v5 file scipy can read ({exc})") from None
     names = _strings(_variable(mat, path, "AttrName"), path, "AttrName")
     files = _strings(_variable(mat, path, "name"), path, "name")
