@@ -28,7 +28,7 @@ from faceattr.data.record import FaceDataset
 from faceattr.data.schema import Attribute, Schema
 
 IMAGE_DIR = "UTKFace"
-NAME_PATTERN = re.compile(r"^(\d+)_(\d+)_(\d+)_\d+\.jpg\.chip\.jpg$")
+NAME_PATTERN = re.compile(r"^(\d{1,3})_(\d)_(\d)_\d+\.jpg\.chip\.jpg$")
 IMAGE_SIZE = (200, 200)  # width, height of every aligned crop
 MAX_AGE = 116
 RACES = ("White", "Black", "Asian", "Indian", "Others")
@@ -53,7 +53,7 @@ def parse_names(names: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
     index) and, for every other name, ``"<name> (<why>)"``."""
     parts = pd.Series(names, dtype=str).str.extract(NAME_PATTERN)
     parsed = parts.notna().all(axis=1).to_numpy()
-    values = parts.fillna(-1).astype(np.int64).to_numpy()
+    values = parts.fillna("-1").astype(np.int64).to_numpy()
     age, gender, race = values[:, 0], values[:, 1], values[:, 2]
     reasons = np.select(
         [~parsed, age > MAX_AGE, gender > 1, race >= len(RACES)],
