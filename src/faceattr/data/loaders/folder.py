@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -136,7 +137,7 @@ def _column(
     if attribute.kind == "binary":
         return _binary(path, attribute.name, values, lines, declared)
     if attribute.kind == "categorical":
-        codes = pd.Categorical(values, categories=list(attribute.classes)).codes
+        codes = pd.Index(attribute.classes).get_indexer(pd.Index(values))
         bad = (codes < 0) & ~blank
         if bad.any():
             raise AnnotationError(
@@ -182,34 +183,50 @@ def _identity(values: pd.Series) -> np.ndarray:
     return codes.astype(np.int32)
 
 
-def read_label_csv(path: Path, declared: Schema | None = None) -> FolderTable:
-    """Read the label CSV, typing its columns by ``declared`` (the schema file) or as binary."""
-    declared = declared or Schema(())
+def _cells(path: Path) -> tuple[list[str], pd.DataFrame, np.ndarray]:
+    """The CSV's header, its non-blank rows as stripped strings ("" where blank or short) and
+    the line of each row; a row longer than the header raises."""
     try:
-        header = _header(path)
         frame = pd.read_csv(
             path,
+            header=None,
             dtype=str,
             keep_default_na=False,
             skip_blank_lines=False,
             encoding="utf-8-sig",
-            index_col=False,
             engine="c",
         )
     except UnicodeDecodeError as exc:
         raise AnnotationError(path, None, f"not UTF-8 text ({exc.reason})") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise AnnotationError(path, None, str(exc).strip()) from None
+    except pd.errors.EmptyDataError:
+        raise AnnotationError(path, 1, "empty file") from None
+    except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found is None:
+            raise AnnotationError(path, None, str(exc).strip()) from None
+        expected, line, saw = found.groups()
+        raise AnnotationError(
+            path, int(line), f"{saw} fields, but the header has {expected}"
+        ) from None
+    frame = frame.fillna("").apply(lambda column: column.str.strip())
+    header = frame.iloc[0].tolist()
+    frame = frame.iloc[1:]
+    frame = frame[(frame != "").any(axis=1)]
+    lines = frame.index.to_numpy() + 1
+    frame = frame.reset_index(drop=True)
+    frame.columns = header
+    return header, frame, lines
+
+
+def read_label_csv(path: Path, declared: Schema | None = None) -> FolderTable:
+    """Read the label CSV, typing its columns by ``declared`` (the schema file) or as binary."""
+    declared = declared or Schema(())
+    header, frame, lines = _cells(path)
     if IMAGE not in header:
         raise AnnotationError(path, 1, f"no {IMAGE!r} column (header: {', '.join(header)})")
     twice = [c for c in header if header.count(c) > 1]
     if twice:
         raise AnnotationError(path, 1, f"column {twice[0]!r} is named twice")
-    frame.columns = header
-    frame = frame.fillna("").apply(lambda column: column.str.strip())
-    frame = frame[(frame != "").any(axis=1)]
-    lines = frame.index.to_numpy() + 2  # the header is line 1
-    frame = frame.reset_index(drop=True)
     ids = _image_ids(path, frame[IMAGE], lines)
     names = [c for c in header if c not in (IMAGE, SPLIT, IDENTITY)]
     absent = [n for n in declared.names if n not in names]
