@@ -62,7 +62,7 @@ def test_labels_split_and_blank_cells(tmp_path: Path) -> None:
 
 
 def test_schema_declares_categorical_and_numeric_columns(tmp_path: Path) -> None:
-    schema = [
+    schema: list[dict[str, Any]] = [
         {"name": "hair", "kind": "categorical", "classes": ["black", "blond", "grey"]},
         {"name": "age", "kind": "numeric", "low": 0, "high": 120, "unit": "years"},
     ]
