@@ -58,7 +58,7 @@ def parse_names(names: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
     reasons = np.select(
         [~parsed, age > MAX_AGE, gender > 1, race >= len(RACES)],
         [
-            "name does not parse as <age>_<gender>_<race>_<datetime>.jpg.chip.jpg",
+            "name does not parse",
             f"age over {MAX_AGE}",
             "gender not 0 or 1",
             f"race not 0-{len(RACES) - 1}",
