@@ -120,6 +120,8 @@ def test_small_folder_with_images(tmp_path: Path) -> None:
         ({"label": np.full((3, 40), 2, np.uint8)}, "'label' must hold 0 or 1, got 2 at row 1"),
         ({"AttrName": cells(["Smiling", *ATTRIBUTES[1:39], "Smiling"])}, "'AttrName'.*twice"),
         ({"name": np.ones((3, 3))}, "'name' must be 1 x N strings"),
+        ({"name": np.ones((1, 3))}, "'name' must be 1 x N strings, got float64"),
+        ({"name": cells(["Ann_A\\Ann_A_0001.jpg", "x", "x"])}, "'name' lists x twice"),
     ],
 )
 def test_malformed_mat_names_file_and_variable(

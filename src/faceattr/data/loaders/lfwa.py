@@ -56,17 +56,18 @@ def _variable(mat: dict[str, object], path: Path, name: str) -> np.ndarray:
 
 
 def _strings(values: np.ndarray, path: Path, name: str) -> np.ndarray:
-    """A MATLAB cell array of strings (any 1 x N or N x 1 shape) as a 1-D str array."""
-    flat = values.ravel()
-    try:
-        out = np.array([str(np.asarray(v).ravel()[0]) for v in flat], dtype=str)
-    except (IndexError, TypeError):
-        raise AnnotationError(path, None, f"variable {name!r} is not a list of strings") from None
-    if values.ndim != 2 or min(values.shape) != 1:
+    """A MATLAB cell array of strings (1 x N or N x 1) as a 1-D str array."""
+    vector = values.ndim <= 1 or (values.ndim == 2 and min(values.shape) == 1)
+    if values.dtype.kind not in "OU" or not vector:
         raise AnnotationError(
-            path, None, f"variable {name!r} must be 1 x N strings, got shape {values.shape}"
+            path,
+            None,
+            f"variable {name!r} must be 1 x N strings, got {values.dtype} of shape {values.shape}",
         )
-    return out
+    try:
+        return np.array([str(np.asarray(v).ravel()[0]) for v in values.ravel()], dtype=str)
+    except IndexError:
+        raise AnnotationError(path, None, f"variable {name!r} holds an empty entry") from None
 
 
 def read_lfwa_labels(path: Path) -> LfwaLabels:
