@@ -201,5 +201,10 @@ class DatasetSource:
 
 
 # The built-in formats, in detection order (CelebA-HQ before CelebA: both hold CelebA's files).
+# isort: off
 from faceattr.data.loaders import celeba as _celeba  # noqa: E402,F401
 from faceattr.data.loaders import celebahq as _celebahq  # noqa: E402,F401
+from faceattr.data.loaders import lfwa as _lfwa  # noqa: E402,F401
+from faceattr.data.loaders import utkface as _utkface  # noqa: E402,F401
+from faceattr.data.loaders import folder as _folder  # noqa: E402,F401
+# isort: on
