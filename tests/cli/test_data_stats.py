@@ -45,5 +45,5 @@ def test_present_only_uses_the_images_on_disk(fake_celeba: Path, tmp_path: Path)
 def test_folder_without_annotations_fails_clearly(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "stats", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1
-    assert "no list_attr_celeba.txt or .csv" in result.output
+    assert "no known dataset layout found; pass --format" in result.output
     assert not (tmp_path / "o").exists()

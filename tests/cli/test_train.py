@@ -56,4 +56,4 @@ def test_a_missing_data_root_folder_is_reported(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2
-    assert "list_attr_celeba" in result.output
+    assert "is not a folder" in result.output

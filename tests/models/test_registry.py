@@ -108,7 +108,7 @@ def test_bad_requests_are_clear_errors() -> None:
         create_model("facenet_mtl")
     with pytest.raises(TypeError, match="accepts: f1, f2, d"):
         create_model("facenet-mtl", f3=2)
-    with pytest.raises(KeyError, match="Wearing Hat"):
+    with pytest.raises(ValueError, match="Wearing Hat"):
         create_model("facenet-mtl", attributes=["Wearing Hat"])
     with pytest.raises(KeyError, match="unknown head"):
         create_model("backbone", head="transformer")

@@ -12,7 +12,7 @@ from faceattr.retrieval.query import And, Not, Or, QueryError, Threshold, parse_
 
 
 def test_and_binds_tighter_than_or_and_not_tightest() -> None:
-    query = parse_query("not Male and Smiling or Eyeglasses")
+    query = parse_query("not Male and Smiling or Eyeglasses", attributes=ATTRIBUTES)
     assert query.root == Or(
         (
             And((Not(Threshold("Male", ">=", 0.5)), Threshold("Smiling", ">=", 0.5))),
@@ -22,7 +22,9 @@ def test_and_binds_tighter_than_or_and_not_tightest() -> None:
 
 
 def test_parentheses_override_precedence() -> None:
-    query = parse_query("not (Male and (Smiling or Eyeglasses))", min_prob=0.7)
+    query = parse_query(
+        "not (Male and (Smiling or Eyeglasses))", min_prob=0.7, attributes=ATTRIBUTES
+    )
     assert query.root == Not(
         And(
             (
@@ -34,7 +36,7 @@ def test_parentheses_override_precedence() -> None:
 
 
 def test_thresholds_and_case() -> None:
-    query = parse_query("smiling>0.9 AND Young <= .3 Or NOT wearing_hat<0.2")
+    query = parse_query("smiling>0.9 AND Young <= .3 Or NOT wearing_hat<0.2", attributes=ATTRIBUTES)
     assert query.root == Or(
         (
             And((Threshold("Smiling", ">", 0.9), Threshold("Young", "<=", 0.3))),
@@ -42,7 +44,9 @@ def test_thresholds_and_case() -> None:
         )
     )
     assert query.attributes == ("Smiling", "Young", "Wearing_Hat")
-    assert parse_query("5_o_clock_shadow>=1").root == Threshold("5_o_Clock_Shadow", ">=", 1.0)
+    assert parse_query("5_o_clock_shadow>=1", attributes=ATTRIBUTES).root == Threshold(
+        "5_o_Clock_Shadow", ">=", 1.0
+    )
 
 
 @pytest.mark.parametrize(
@@ -65,14 +69,14 @@ def test_thresholds_and_case() -> None:
 )
 def test_errors_name_the_token_and_its_position(text: str, message: str) -> None:
     with pytest.raises(QueryError) as error:
-        parse_query(text)
+        parse_query(text, attributes=ATTRIBUTES)
     assert message in str(error.value)
 
 
 def test_attributes_of_the_model_only() -> None:
     with pytest.raises(QueryError, match="unknown attribute 'Male'"):
         parse_query("Male", attributes=("Smiling", "Young"))
-    query = parse_query("Male")
+    query = parse_query("Male", attributes=ATTRIBUTES)
     with pytest.raises(QueryError, match="lacks: Male"):
         query.mask(np.zeros((2, 2)), ("Smiling", "Young"))
 
@@ -103,9 +107,9 @@ def test_mask_score_and_sql_agree() -> None:
         "Male or Smiling or Young>=0.8",
         "",
     ]:
-        query = parse_query(text)
-        mask = query.mask(probabilities)
-        score = query.score(probabilities)
+        query = parse_query(text, attributes=ATTRIBUTES)
+        mask = query.mask(probabilities, ATTRIBUTES)
+        score = query.score(probabilities, ATTRIBUTES)
         assert 0 < mask.sum() < len(mask) or text == ""
         assert np.all(score[mask] >= 0) and np.all(score[~mask] <= 0)
         statement = sa.select(table.c.id, query.score_clause(columns)).where(query.where(columns))
@@ -119,7 +123,15 @@ def test_margin_is_min_over_and_max_over_or() -> None:
     probabilities = np.zeros((1, len(ATTRIBUTES)))
     probabilities[0, ATTRIBUTES.index("Male")] = 0.9
     probabilities[0, ATTRIBUTES.index("Smiling")] = 0.6
-    assert parse_query("Male and Smiling").score(probabilities)[0] == pytest.approx(0.1)
-    assert parse_query("Male or Smiling").score(probabilities)[0] == pytest.approx(0.4)
-    assert parse_query("not Male").score(probabilities)[0] == pytest.approx(-0.4)
-    assert parse_query("Smiling<0.8").score(probabilities)[0] == pytest.approx(0.2)
+    assert parse_query("Male and Smiling", attributes=ATTRIBUTES).score(probabilities, ATTRIBUTES)[
+        0
+    ] == pytest.approx(0.1)
+    assert parse_query("Male or Smiling", attributes=ATTRIBUTES).score(probabilities, ATTRIBUTES)[
+        0
+    ] == pytest.approx(0.4)
+    assert parse_query("not Male", attributes=ATTRIBUTES).score(probabilities, ATTRIBUTES)[
+        0
+    ] == pytest.approx(-0.4)
+    assert parse_query("Smiling<0.8", attributes=ATTRIBUTES).score(probabilities, ATTRIBUTES)[
+        0
+    ] == pytest.approx(0.2)

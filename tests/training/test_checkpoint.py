@@ -106,8 +106,22 @@ def test_the_shipped_model_starts_a_fine_tuning_at_another_resolution() -> None:
     assert model.input_config.size == (160, 160)
     state, expected = model.state_dict(), shipped.state_dict()
     assert all(torch.equal(state[k], expected[k]) for k in expected)
-    with pytest.raises(ValueError, match="cannot start a mobilenetv2 for 2"):
-        init_from(create_model("mobilenetv2", ["Male", "Smiling"]), "shipped")
+    with pytest.raises(ValueError, match="cannot start a resnet50"):
+        init_from(create_model("resnet50", ["Male"]), "shipped")
+
+
+def test_init_onto_new_attributes_keeps_the_backbone_and_builds_a_new_head() -> None:
+    shipped = load_checkpoint(shipped_model_path())
+    torch.manual_seed(0)
+    model = create_model("mobilenetv2", ["wearing_mask", "has_tattoo"])
+    fresh_head = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("head.")}
+    kept = init_from(model, "shipped")
+    assert kept.startswith("the backbone") and "new head for 2 attributes" in kept
+    state, expected = model.state_dict(), shipped.state_dict()
+    backbone = [k for k in expected if k.startswith("backbone.")]
+    assert backbone and all(torch.equal(state[k], expected[k]) for k in backbone)
+    assert fresh_head and all(torch.equal(state[k], v) for k, v in fresh_head.items())
+    assert model.attributes == ("wearing_mask", "has_tattoo")
 
 
 def test_a_lightning_checkpoint_loads_with_weights_only(tmp_path: Path) -> None:

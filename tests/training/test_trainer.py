@@ -99,10 +99,11 @@ def test_fine_tuning_starts_from_every_weight_of_a_trained_run(tiny_config) -> N
     assert tuned.metrics["val/loss"] == pytest.approx(first.metrics["val/loss"], abs=0.02)
 
     other = tiny_config(f"model.init={first.best}", "data.attributes=[Male,Smiling]")
-    with pytest.raises(
-        ValueError, match=r"facenet-mtl for \d+ attributes cannot start a facenet-mtl for 2"
-    ):
-        build_model(other.model, other.data.attributes)
+    new_head = build_model(other.model, other.data.attributes)  # the backbone, a new head
+    assert new_head.attributes == ("Male", "Smiling")
+    kept = new_head.state_dict()
+    backbone = [k for k in trained if k.startswith("backbone.")]
+    assert backbone and all(torch.equal(kept[k], trained[k]) for k in backbone)
 
 
 def test_decoding_path_trains_with_class_weights(tiny_config) -> None:

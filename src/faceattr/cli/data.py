@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from faceattr.cli import data_app
-from faceattr.data.loaders import DatasetSource, list_formats
+
+if TYPE_CHECKING:
+    from faceattr.data.loaders import DatasetSource
+
+FORMATS_HELP = "celeba, celebahq, lfwa, utkface, folder (`faceattr.data.loaders`)"
 
 
 class ImageSetChoice(str, Enum):
@@ -20,10 +25,10 @@ class ImageSetChoice(str, Enum):
 
 
 ROOT_ARGUMENT = typer.Argument(
-    ..., help=f"The dataset folder ({', '.join(list_formats())}; detected from its files)."
+    ..., help=f"The dataset folder ({FORMATS_HELP}; its format detected from its files)."
 )
 FORMAT_OPTION = typer.Option(
-    None, "--format", help=f"The dataset format: {', '.join(list_formats())} (default: detected)."
+    None, "--format", help=f"The dataset format: {FORMATS_HELP} (default: detected)."
 )
 IMAGE_SET_OPTION = typer.Option(
     ImageSetChoice.align, "--image-set", help="CelebA: aligned (img_align_celeba) or in-the-wild."
@@ -44,6 +49,8 @@ def dataset_source(
     split_seed: int,
 ) -> DatasetSource:
     """The dataset the shared options name; an unknown format exits with a one-line error."""
+    from faceattr.data.loaders import DatasetSource, list_formats
+
     if format is not None and format not in list_formats():
         typer.echo(f"error: --format {format!r}: choose from {', '.join(list_formats())}", err=True)
         raise typer.Exit(2)

@@ -163,7 +163,7 @@ def search_command(
 
     try:
         with IndexStore.open(db) as store:
-            parsed = parse_query(query, store.attributes or (), min_prob)
+            parsed = parse_query(query, store.attributes or None, min_prob)
             embedding = None if like is None else like_embedding(store, like, model, device)
             hits = store.search(parsed, limit=limit, like=embedding)
     except (FileNotFoundError, QueryError, ImageDecodeError, ValueError) as error:

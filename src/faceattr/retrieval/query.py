@@ -263,11 +263,11 @@ class Query:
 class _Parser:
     """Recursive descent over the tokens of one query."""
 
-    def __init__(self, text: str, attributes: Sequence[str], min_prob: float) -> None:
+    def __init__(self, text: str, attributes: Sequence[str] | None, min_prob: float) -> None:
         self.tokens = tokenize(text)
         self.index = 0
-        self.attributes = tuple(attributes)
-        self.folded = {name.lower(): name for name in self.attributes}
+        self.any_name = attributes is None
+        self.folded = {name.lower(): name for name in attributes or ()}
         self.min_prob = min_prob
         self.depth = 0
         self.terms = 0
@@ -351,6 +351,8 @@ class _Parser:
         name = self.folded.get(token.text.lower())
         if name is not None:
             return name
+        if self.any_name:
+            return token.text
         close = difflib.get_close_matches(token.text.lower(), list(self.folded), n=1)
         hint = f"; did you mean {self.folded[close[0]]!r}?" if close else ""
         raise QueryError(f"unknown attribute {token.text!r} at position {token.position}{hint}")
@@ -371,8 +373,9 @@ class _Parser:
         return value
 
 
-def parse_query(text: str, attributes: Sequence[str], min_prob: float = 0.5) -> Query:
-    """Parse ``text`` (grammar in the module docstring) over ``attributes``.
+def parse_query(text: str, attributes: Sequence[str] | None, min_prob: float = 0.5) -> Query:
+    """Parse ``text`` (grammar in the module docstring) over ``attributes``, a model's names
+    (None: any name, checking the syntax only).
 
     A bare attribute means ``P >= min_prob``. Raises :class:`QueryError` naming the unknown
     attribute (with the closest known name) or the bad token and its position (0-based offset).

@@ -390,7 +390,7 @@ class IndexStore:
             raise ValueError(f"limit must be at least 1, got {limit}")
         self._follow_model()
         if isinstance(query, str):
-            query = parse_query(query, self.attributes or (), min_prob)
+            query = parse_query(query, self.attributes or None, min_prob)
         if self.faces is None:
             return []
         missing = [name for name in query.attributes if name not in self.attributes]
