@@ -54,7 +54,7 @@ class CheckReport:
         lines = [f"{self.format} ({self.image_set}) at {self.root}", "files:"]
         lines += [f"  {kind:<11} {where}" for kind, where in self.files.items()]
         if self.rows:
-            lines.append(f"rows: {self.rows:,} labelled images, {self.attributes} attributes")
+            lines.append(f"rows: {self.rows:,} annotated images, {self.attributes} attributes")
         if self.missing_labels:
             lines.append(f"missing labels: {self.missing_labels:,} (masked, never filled in)")
         if self.split_counts:
