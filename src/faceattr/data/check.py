@@ -113,6 +113,10 @@ def _check_split(report: CheckReport, data: FaceDataset) -> None:
         )
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+"""The files counted as images when a folder is compared with the labels."""
+
+
 def image_names(image_dir: Path) -> np.ndarray:
     """The names of the files directly in ``image_dir`` (empty when it is not a folder)."""
     if not image_dir.is_dir():
@@ -137,7 +141,10 @@ def _check_images(report: CheckReport, data: FaceDataset, line_of: LineOf | None
     if "/" in "".join(data.image_ids[:1].tolist()):
         return  # images in subfolders: the loader listed them (no flat folder to compare)
     on_disk = image_names(data.image_dir)
-    unannotated = on_disk[~np.asarray(pd.Index(on_disk).isin(data.image_ids), dtype=bool)]
+    on_disk = on_disk[[name.lower().endswith(IMAGE_SUFFIXES) for name in on_disk.tolist()]]
+    listed = [entry.split(" (")[0] for entry in report.skipped]  # the loader named them already
+    known = np.concatenate([data.image_ids.astype(str), np.asarray(listed, dtype=str)])
+    unannotated = on_disk[~np.asarray(pd.Index(on_disk).isin(known), dtype=bool)]
     if len(unannotated):
         report.warnings.append(
             f"{len(unannotated):,} files in {data.image_dir.name}/ have no annotations "
