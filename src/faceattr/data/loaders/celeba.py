@@ -122,10 +122,10 @@ def read(root: Path, options: LoadOptions, collector: Collector) -> FaceDataset 
         return None
     ids = table.image_ids
     partition = collector.attempt(
-        "partition", find_annotation(root, PARTITION_FILE, dirs), read_partition
+        "partition", find_annotation(root, PARTITION_FILE, dirs), read_partition, PARTITION_FILE
     )
     identity = collector.attempt(
-        "identity", find_annotation(root, IDENTITY_FILE, dirs), read_identities
+        "identity", find_annotation(root, IDENTITY_FILE, dirs), read_identities, IDENTITY_FILE
     )
     for kind, other in (("partition", partition), ("identity", identity)):
         if other is not None:

@@ -50,11 +50,15 @@ class Collector:
     collect: bool = False
     files: dict[str, Path] = field(default_factory=dict)
 
-    def attempt(self, kind: str, path: Path | None, reader: Callable[[Path], T]) -> T | None:
+    def attempt(
+        self, kind: str, path: Path | None, reader: Callable[[Path], T], stem: str = ""
+    ) -> T | None:
         """``reader(path)``, recording ``path`` as the ``kind`` file; None when ``path`` is None
-        or (when collecting) the file is malformed."""
+        (the report names ``stem``, what was looked for) or (when collecting) the file is
+        malformed."""
         if path is None:
-            self.report.files.setdefault(kind, "not found")
+            looked = f" ({stem}.txt or .csv)" if stem else ""
+            self.report.files.setdefault(kind, f"not found{looked}")
             return None
         self.files[kind] = path
         self.report.files[kind] = f"{path} ({'CSV' if path.suffix.lower() == '.csv' else 'text'})"
@@ -118,9 +122,11 @@ def read_geometry(
     """The landmark and box files named ``stems`` (a dataset's own, or a detector's output from
     ``faceattr data landmarks``); None where there is no file."""
     lm = collector.attempt(
-        "landmarks", find_annotation(root, stems[0], annotation_dirs), read_landmarks
+        "landmarks", find_annotation(root, stems[0], annotation_dirs), read_landmarks, stems[0]
     )
-    bx = collector.attempt("boxes", find_annotation(root, stems[1], annotation_dirs), read_boxes)
+    bx = collector.attempt(
+        "boxes", find_annotation(root, stems[1], annotation_dirs), read_boxes, stems[1]
+    )
     return lm, bx
 
 
