@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from faceattr.retrieval.store import IndexStore, SearchHit
 
 DB_HELP = "The index: a SQLite file, sqlite:///PATH or postgresql://USER@HOST:PORT/DB."
+ANN_HELP = (
+    "The FAISS index file of the embeddings (default: DB.faiss beside a SQLite file; for "
+    "PostgreSQL, in $FACEATTR_CACHE/ann/)."
+)
 QUERY_HELP = (
     "Attributes combined with and, or, not and parentheses, each optionally with a threshold: "
     "'Eyeglasses and Wearing_Hat and not Male', 'Smiling>0.9 or (Bald and not Young)'. "
@@ -74,6 +78,7 @@ def index_command(
     prune: bool = typer.Option(
         False, "--prune", help="Forget indexed files under the folders of PATHS that are gone."
     ),
+    ann: Path | None = typer.Option(None, "--ann", help=ANN_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
     """Add the faces of PATHS to the index: unchanged files are skipped, changed ones redone,
@@ -88,7 +93,7 @@ def index_command(
         files = expand_paths(paths)
         source = model_path(model).resolve()
         predictor = Predictor.from_checkpoint(source, device=device)
-        with IndexStore.open(db, create=True) as store:
+        with IndexStore.open(db, create=True, ann_path=ann) as store:
             summary = index_paths(
                 store,
                 predictor,
@@ -155,6 +160,10 @@ def search_command(
         None, "--model", help="The index's model for --like (default: the path it recorded)."
     ),
     device: str = typer.Option("auto", "--device", help="Device of the --like model."),
+    exact: bool = typer.Option(
+        False, "--exact", help="With --like: rank every match exactly, without the FAISS index."
+    ),
+    ann: Path | None = typer.Option(None, "--ann", help=ANN_HELP),
     output_format: SearchFormat = typer.Option(SearchFormat.TABLE, "--format", help="Output."),
 ) -> None:
     """Faces of the index that satisfy QUERY, surest first (or most like --like)."""
@@ -163,10 +172,10 @@ def search_command(
     from faceattr.retrieval.store import IndexStore
 
     try:
-        with IndexStore.open(db) as store:
+        with IndexStore.open(db, ann_path=ann) as store:
             parsed = parse_query(query, store.attributes or ATTRIBUTES, min_prob)
             embedding = None if like is None else like_embedding(store, like, model, device)
-            hits = store.search(parsed, limit=limit, like=embedding)
+            hits = store.search(parsed, limit=limit, like=embedding, exact=exact)
     except (FileNotFoundError, QueryError, ImageDecodeError, ValueError) as error:
         raise fail(str(error)) from None
     if output_format is SearchFormat.JSON:

@@ -3,9 +3,10 @@
 :func:`index_paths` is incremental: a file whose size and mtime the index already holds is skipped
 without being read; one whose stat changed but whose sha256 did not only gets its stat updated;
 new or changed files are predicted and written (old faces replaced), ``batch_size`` files per
-transaction, so an interrupted run resumes where it stopped. Unreadable and faceless files are
-recorded with their reason and reported, never fatal. With ``prune``, indexed files that no longer
-exist under the folders being indexed are forgotten with their faces.
+transaction, so an interrupted run resumes where it stopped; the store's FAISS index follows
+every transaction (:meth:`~faceattr.retrieval.store.IndexStore.follow_ann`). Unreadable and
+faceless files are recorded with their reason and reported, never fatal. With ``prune``, indexed
+files that no longer exist under the folders being indexed are forgotten with their faces.
 
 With ``devices > 1`` prediction runs in that many worker processes (forkserver, else spawn), one
 per CUDA device when there are enough, else on the CPU (the cores shared among them), while this
@@ -172,6 +173,7 @@ def index_paths(
             f"{workers}"
         )
     store.bind_model(index_model(predictor, model_source), reindex)
+    store.follow_ann()
     known = store.file_states()
     removed = store.remove_files(missing_under(known, prune))
     plan = plan_index(known, paths, progress)
