@@ -30,6 +30,10 @@ QUERY_HELP = (
     "'Eyeglasses and Wearing_Hat and not Male', 'Smiling>0.9 or (Bald and not Young)'. "
     "Empty: every face."
 )
+RAY_HELP = (
+    "Predict on a Ray cluster: auto (the running one, or $RAY_ADDRESS), local (start one here), "
+    "ray://HOST:10001 or HOST:6379; one actor per GPU, else per CPU (pip install 'faceattr[ray]')."
+)
 SHOWN_FAILURES = 20
 
 
@@ -79,6 +83,7 @@ def index_command(
         False, "--prune", help="Forget indexed files under the folders of PATHS that are gone."
     ),
     ann: Path | None = typer.Option(None, "--ann", help=ANN_HELP),
+    ray_address: str | None = typer.Option(None, "--ray", help=RAY_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
     """Add the faces of PATHS to the index: unchanged files are skipped, changed ones redone,
@@ -86,7 +91,7 @@ def index_command(
     from faceattr.inference.images import expand_paths
     from faceattr.inference.predictor import Predictor
     from faceattr.inference.shipped import model_path
-    from faceattr.retrieval.indexer import index_paths
+    from faceattr.retrieval.indexer import WorkerFailure, index_paths
     from faceattr.retrieval.store import IndexStore
 
     try:
@@ -105,8 +110,13 @@ def index_command(
                 workers,
                 model_source=str(source),
                 prune=[Path(p) for p in paths if Path(p).is_dir()] if prune else [],
+                ray_address=ray_address,
             )
             stats = store.stats()
+    except ModuleNotFoundError as error:
+        raise fail(f"--ray needs {error.name}: pip install 'faceattr[ray]'") from None
+    except WorkerFailure as error:
+        raise fail(f"{error}; what was committed stays indexed: run again to resume") from None
     except (FileNotFoundError, ValueError, TypeError) as error:
         raise fail(str(error)) from None
     for line in summary_lines(summary):
