@@ -8,9 +8,9 @@ Baseline: what a practitioner writes first, the embeddings in one float32 numpy 
 against the query in chunks of 65,536 rows (``argpartition`` for the top 10); the filtered query
 masks the scores with the attribute filter (``Smiling and not Eyeglasses``, about 46% of the
 faces). Candidates, each built from the same array: ``AnnIndex``, what ``faceattr index`` builds
-(IVF-Flat, about sqrt(N) lists, probed in ``--nprobe`` lists; filtered through an ``IDSelector``
-of the allowed ids), and HNSW32 (up to ``--hnsw-max`` faces: its build is the slowest; filtered
-through the same ``IDSelector``). For each: build time (train + add), file size,
+(IVF-Flat, about sqrt(N) lists, probed in ``--nprobe`` lists; filtered through a bitmap
+``IDSelector`` of the allowed ids), and HNSW32 (up to ``--hnsw-max`` faces: its build is the
+slowest; filtered through the same selector). For each: build time (train + add), file size,
 median query latency, and recall@10 against the exact top 10, unfiltered and filtered; then the
 ratios against the exact baseline measured in the same run.
 """
@@ -29,7 +29,7 @@ from functools import partial
 import faiss
 import numpy as np
 
-from faceattr.retrieval.ann import AnnIndex, AnnVersion, normalised, training_size
+from faceattr.retrieval.ann import AnnIndex, AnnVersion, id_bitmap, normalised, training_size
 
 DIMENSION = 1280
 K = 10
@@ -128,7 +128,7 @@ def build_hnsw(vectors: np.ndarray) -> tuple[faiss.Index, str, Search]:
         index.add(vectors[start : start + CHUNK])
 
     def search(query: np.ndarray, allowed: np.ndarray | None, setting: int) -> np.ndarray:
-        selector = None if allowed is None else faiss.IDSelectorBatch(allowed)
+        selector = None if allowed is None else id_bitmap(allowed)
         params = faiss.SearchParametersHNSW(sel=selector, efSearch=setting)
         return index.search(normalised(query), K, params=params)[1][0]
 

@@ -126,3 +126,27 @@ def test_a_killed_ray_worker_loses_and_duplicates_no_face(
         )
         assert resumed.skipped == committed
         assert_same_faces(store, reference)
+
+
+def test_predict_on_ray_writes_parquet_shards_and_a_rerun_skips_them(
+    cluster: None,
+    predictor: Predictor,
+    collection: list[Path],
+    reference: dict[str, list[SearchHit]],
+    tmp_path: Path,
+) -> None:
+    import pyarrow.parquet as pq
+
+    from faceattr.cli.predict import Format, predict_shards
+
+    files = [p.resolve() for p in collection]
+    out = tmp_path / "shards"
+    assert predict_shards(predictor, files, out, Format.PARQUET, "auto", 4, False) == (3, 0)
+    table = pq.read_table(out).to_pandas()
+    faces = table[table["error"] == ""]
+    assert len(faces) == sum(len(hits) for hits in reference.values())
+    assert set(table.loc[table["error"] != "", "path"]) == {str(p) for p in files[-2:]}
+    for row in faces.itertuples():
+        expected = reference[row.path][int(row.face) - 1]
+        assert row.Smiling == pytest.approx(expected.probabilities["Smiling"], abs=1e-5)
+    assert predict_shards(predictor, files, out, Format.PARQUET, "auto", 4, False) == (0, 3)
