@@ -26,6 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
+import safetensors.torch
 import torch
 from tqdm import tqdm
 
@@ -239,10 +240,12 @@ def worker_devices(devices: int) -> list[str]:
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What a prediction worker needs to rebuild the predictor on its own device."""
+    """What a prediction worker needs to rebuild the predictor on its own device; the weights as
+    safetensors bytes (pickled tensors would travel as one file descriptor each, and a pool
+    process takes at most 256)."""
 
     description: ModelDescription
-    state: dict[str, torch.Tensor]
+    weights: bytes
     detector: str
     batch_size: int
     workers: int
@@ -251,9 +254,10 @@ class WorkerSpec:
     @classmethod
     def of(cls, predictor: Predictor, batch_size: int, workers: int, threads: int) -> WorkerSpec:
         """The spec of ``predictor`` (its weights copied to the CPU)."""
-        state = {k: v.detach().cpu() for k, v in predictor.model.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in predictor.model.state_dict().items()}
+        weights = safetensors.torch.save(state)
         return cls(
-            predictor.description, state, predictor.detector_name, batch_size, workers, threads
+            predictor.description, weights, predictor.detector_name, batch_size, workers, threads
         )
 
     def predictor(self, device: str) -> Predictor:
@@ -262,7 +266,7 @@ class WorkerSpec:
         if where.type == "cpu":
             torch.set_num_threads(self.threads)
         model = self.description.build()
-        model.load_state_dict(self.state)
+        model.load_state_dict(safetensors.torch.load(self.weights))
         network = TorchNetwork(model, where, self.description.calibration)
         return Predictor(network, self.description, where, self.detector)
 
