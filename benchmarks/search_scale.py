@@ -113,6 +113,7 @@ def build_ann_index(vectors: np.ndarray) -> tuple[faiss.Index, str, Search]:
     for start in range(0, len(vectors), CHUNK):
         stop = min(len(vectors), start + CHUNK)
         index.add(np.arange(start, stop, dtype=np.int64), vectors[start:stop])
+    assert index.index is not None
     kind = "flat" if index.exact else f"IVF{index.index.nlist}-Flat"
 
     def search(query: np.ndarray, allowed: np.ndarray | None, setting: int) -> np.ndarray:
