@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from faceattr.data.cache import CacheBatchSampler, PackedCache
-from faceattr.data.celeba import load_celeba
+from faceattr.data.loaders import load_dataset
 
 
 def read_cache(cache: PackedCache, batches: list[list[int]]) -> float:
@@ -55,7 +55,7 @@ def main() -> None:
     cache = PackedCache(args.cache)
     sampler = CacheBatchSampler(cache.split_indices(args.split), args.batch_size, seed=args.seed)
     batches = [rows for rows, _ in zip(sampler, range(args.batches), strict=False)]
-    data = load_celeba(cache.info.source_root, image_set=cache.info.image_set)
+    data = load_dataset(cache.info.source_root, image_set=cache.info.image_set)
     index = {image_id: i for i, image_id in enumerate(data.image_ids)}
     paths = [[str(data.image_path(index[cache.image_ids[r]])) for r in rows] for rows in batches]
     count = sum(len(rows) for rows in batches)

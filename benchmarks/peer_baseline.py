@@ -31,7 +31,8 @@ from torchvision import models, transforms
 from tqdm import tqdm
 
 from faceattr.attributes import ATTRIBUTES
-from faceattr.data.celeba import CelebA, load_celeba
+from faceattr.data.record import FaceDataset
+from faceattr.data.loaders import load_dataset
 from faceattr.evaluation.baselines import baseline_scores
 from faceattr.models.pretrained import installed_weights_path, read_state_dict
 
@@ -42,7 +43,9 @@ IMAGENET = transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 class AlignedImages(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """The whole aligned JPEGs of ``rows``, decoded with PIL one at a time."""
 
-    def __init__(self, celeba: CelebA, rows: np.ndarray, transform: transforms.Compose) -> None:
+    def __init__(
+        self, celeba: FaceDataset, rows: np.ndarray, transform: transforms.Compose
+    ) -> None:
         self.celeba, self.rows, self.transform = celeba, rows, transform
 
     def __len__(self) -> int:
@@ -126,7 +129,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
-    celeba = load_celeba(args.root)
+    celeba = load_dataset(args.root)
     train_rows = celeba.split_indices("train")
     augment = transforms.Compose(
         [

@@ -29,7 +29,7 @@ from PIL import Image
 from skimage import data as photos
 from torchvision import models, transforms
 
-from faceattr.data.celeba import load_celeba
+from faceattr.data.loaders import load_dataset
 from faceattr.inference.images import decode_image
 from faceattr.inference.predictor import Predictor
 
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="a run or export folder (default: shipped)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    celeba = load_celeba(args.root)
+    celeba = load_dataset(args.root)
     rows = celeba.split_indices("test")[: args.photos]
     with tempfile.TemporaryDirectory() as tmp:
         astronaut = Image.fromarray(photos.astronaut())

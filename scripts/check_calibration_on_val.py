@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceattr.data.celeba import load_celeba
+from faceattr.data.loaders import load_dataset
 from faceattr.evaluation.calibration import calibration_metrics, fit_calibration
 from faceattr.evaluation.evaluate import ScoringOptions, validation_scores
 from faceattr.inference.shipped import model_path
@@ -34,7 +34,7 @@ def main() -> None:
     model, description = load_checkpoint(path), load_description(path)
     data_config = description.config.get("data", {})
     crop = CropSpec.of_config(data_config, model.input_config.size)
-    data = load_celeba(args.root, image_set=data_config.get("image_set", "align"))
+    data = load_dataset(args.root, image_set=data_config.get("image_set", "align"))
     options = ScoringOptions(device="cpu", progress=False)
     val = validation_scores(model, data, data_config.get("image_set", "align"), crop, options)
     labels, probabilities, names = val.labels, val.probabilities, val.attributes

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from faceattr.data.celeba import load_celeba
+from faceattr.data.loaders import load_dataset
 from faceattr.evaluation.evaluate import ScoringOptions, Tune, evaluate_model, write_eval
 
 SEED000_FIVE = ["Mustache", "Eyeglasses", "No_Beard", "Wearing_Hat", "Bald"]
@@ -197,7 +197,7 @@ def reproduce(run: Path, limit: int | None) -> dict[str, str]:
     majority = float(np.mean(evaluation["baselines"]["majority"]["accuracy"]))
     test = evaluation["protocols"]["A"]["mean"]["accuracy"]
     command = json.loads((run / "environment.json").read_text())["argv"]
-    present = len(load_celeba(result.data_root).split_indices("train"))
+    present = len(load_dataset(result.data_root).split_indices("train"))
     return {
         "seed": seed.name,
         "recipe": f"`{command[2]}` ({config['data']['crop']} crop)",

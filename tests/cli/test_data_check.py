@@ -89,7 +89,7 @@ def test_a_warning_of_data_check_is_shown_once_by_a_loading_command(
     finding = "1 of 12 annotated images are missing from img_align_celeba/"
     checked = runner.invoke(app, ["data", "check", str(fake_celeba)])
     assert checked.exit_code == 0 and f"warning: {finding}" in checked.output
-    with caplog.at_level(logging.WARNING, logger="faceattr.data.celeba"):
+    with caplog.at_level(logging.WARNING, logger="faceattr.data.loaders"):
         for _ in range(2):
             result = runner.invoke(app, LOADING_COMMANDS["data prepare"](fake_celeba, tmp_path))
             assert result.exit_code == 0, result.output

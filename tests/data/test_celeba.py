@@ -180,7 +180,7 @@ def test_missing_image_is_a_warning_naming_file_and_line(
     warning = next(w for w in report.warnings if "missing" in w)
     assert "1 of 12 annotated images" in warning
     assert "000005.jpg at list_attr_celeba.txt:7" in warning
-    with caplog.at_level(logging.WARNING, logger="faceattr.data.celeba"):
+    with caplog.at_level(logging.WARNING, logger="faceattr.data.loaders"):
         assert load_dataset(fake_celeba).split_indices("train").tolist() == [0, 1, 2, 3, 5]
     assert "1 of 12 annotated images are missing" in caplog.text
 

@@ -20,10 +20,18 @@ if TYPE_CHECKING:
     from faceattr.retrieval.store import IndexStore, SearchHit
 
 DB_HELP = "The index: a SQLite file, sqlite:///PATH or postgresql://USER@HOST:PORT/DB."
+ANN_HELP = (
+    "The FAISS index file of the embeddings (default: DB.faiss beside a SQLite file; for "
+    "PostgreSQL, in $FACEATTR_CACHE/ann/)."
+)
 QUERY_HELP = (
     "Attributes combined with and, or, not and parentheses, each optionally with a threshold: "
     "'Eyeglasses and Wearing_Hat and not Male', 'Smiling>0.9 or (Bald and not Young)'. "
     "Empty: every face."
+)
+RAY_HELP = (
+    "Predict on a Ray cluster: auto (the running one, or $RAY_ADDRESS), local (start one here), "
+    "ray://HOST:10001 or HOST:6379; one actor per GPU, else per CPU (pip install 'faceattr[ray]')."
 )
 SHOWN_FAILURES = 20
 
@@ -73,6 +81,8 @@ def index_command(
     prune: bool = typer.Option(
         False, "--prune", help="Forget indexed files under the folders of PATHS that are gone."
     ),
+    ann: Path | None = typer.Option(None, "--ann", help=ANN_HELP),
+    ray_address: str | None = typer.Option(None, "--ray", help=RAY_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
     """Add the faces of PATHS to the index: unchanged files are skipped, changed ones redone,
@@ -80,14 +90,14 @@ def index_command(
     from faceattr.inference.images import expand_paths
     from faceattr.inference.predictor import Predictor
     from faceattr.inference.shipped import model_path
-    from faceattr.retrieval.indexer import index_paths
+    from faceattr.retrieval.indexer import WorkerFailure, index_paths
     from faceattr.retrieval.store import IndexStore
 
     try:
         files = expand_paths(paths)
         source = model_path(model).resolve()
         predictor = Predictor.from_checkpoint(source, device=device)
-        with IndexStore.open(db, create=True) as store:
+        with IndexStore.open(db, create=True, ann_path=ann) as store:
             summary = index_paths(
                 store,
                 predictor,
@@ -99,8 +109,13 @@ def index_command(
                 workers,
                 model_source=str(source),
                 prune=[Path(p) for p in paths if Path(p).is_dir()] if prune else [],
+                ray_address=ray_address,
             )
             stats = store.stats()
+    except ModuleNotFoundError as error:
+        raise fail(f"--ray needs {error.name}: pip install 'faceattr[ray]'") from None
+    except WorkerFailure as error:
+        raise fail(f"{error}; what was committed stays indexed: run again to resume") from None
     except (FileNotFoundError, ValueError, TypeError) as error:
         raise fail(str(error)) from None
     for line in summary_lines(summary):
@@ -154,6 +169,10 @@ def search_command(
         None, "--model", help="The index's model for --like (default: the path it recorded)."
     ),
     device: str = typer.Option("auto", "--device", help="Device of the --like model."),
+    exact: bool = typer.Option(
+        False, "--exact", help="With --like: rank every match exactly, without the FAISS index."
+    ),
+    ann: Path | None = typer.Option(None, "--ann", help=ANN_HELP),
     output_format: SearchFormat = typer.Option(SearchFormat.TABLE, "--format", help="Output."),
 ) -> None:
     """Faces of the index that satisfy QUERY, surest first (or most like --like)."""
@@ -162,10 +181,10 @@ def search_command(
     from faceattr.retrieval.store import IndexStore
 
     try:
-        with IndexStore.open(db) as store:
+        with IndexStore.open(db, ann_path=ann) as store:
             parsed = parse_query(query, store.attributes or None, min_prob)
             embedding = None if like is None else like_embedding(store, like, model, device)
-            hits = store.search(parsed, limit=limit, like=embedding)
+            hits = store.search(parsed, limit=limit, like=embedding, exact=exact)
     except (FileNotFoundError, QueryError, ImageDecodeError, ValueError) as error:
         raise fail(str(error)) from None
     if output_format is SearchFormat.JSON:

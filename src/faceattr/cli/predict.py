@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -16,7 +18,7 @@ import typer
 from faceattr.cli import ABSTAIN_HELP, MODEL_HELP, app
 
 if TYPE_CHECKING:
-    from faceattr.inference.predictor import FacePrediction, ImagePrediction
+    from faceattr.inference.predictor import FacePrediction, ImagePrediction, Predictor
 
 
 class Format(str, Enum):
@@ -25,6 +27,7 @@ class Format(str, Enum):
     TABLE = "table"
     JSON = "json"
     CSV = "csv"
+    PARQUET = "parquet"
 
 
 def face_table(face: FacePrediction, number: int, show_all: bool) -> list[str]:
@@ -69,6 +72,66 @@ def csv_rows(result: ImagePrediction, attribute_count: int) -> Iterator[list[obj
         box = [f"{v:.2f}" for v in face.box]
         probabilities = [f"{p:.6f}" for p in face.probabilities]
         yield [*image, number, *box, f"{face.detection_score:.4f}", "", *probabilities]
+
+
+def shard_path(out: Path, paths: Sequence[str], output_format: Format) -> Path:
+    """The shard of one chunk of ``paths``, named after them (so a rerun finds it done)."""
+    digest = hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
+    return out / f"part-{digest}.{output_format.value}"
+
+
+def write_shard(
+    results: Sequence[ImagePrediction], path: Path, attributes: tuple[str, ...]
+) -> None:
+    """``results`` as one CSV or Parquet file of :func:`csv_header`'s columns (Parquet typed:
+    numbers as float64, empty cells null), written to a temporary file and renamed."""
+    header = csv_header(attributes)
+    rows = [row for result in results for row in csv_rows(result, len(attributes))]
+    temporary = path.with_name(path.name + ".tmp")
+    if path.suffix == ".csv":
+        with temporary.open("w", encoding="utf-8", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(header)
+            writer.writerows(rows)
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        text = {"path", "error"}
+        columns = {
+            name: [
+                row[i] if name in text else (None if row[i] == "" else float(str(row[i])))
+                for row in rows
+            ]
+            for i, name in enumerate(header)
+        }
+        pq.write_table(pa.table(columns), temporary)
+    os.replace(temporary, path)
+
+
+def predict_shards(
+    predictor: Predictor,
+    files: Sequence[Path],
+    out: Path,
+    output_format: Format,
+    address: str,
+    batch_size: int,
+    progress: bool,
+) -> tuple[int, int]:
+    """Predict ``files`` on the Ray cluster at ``address`` into one shard a chunk of
+    ``batch_size`` files in ``out``, skipping chunks whose shard exists; (shards written,
+    shards already there)."""
+    from faceattr.retrieval.distributed import predict_on_ray
+    from faceattr.retrieval.indexer import batched
+
+    out.mkdir(parents=True, exist_ok=True)
+    chunks = list(batched(sorted({str(path) for path in files}), batch_size))
+    todo = [chunk for chunk in chunks if not shard_path(out, chunk, output_format).exists()]
+    paths = [path for chunk in todo for path in chunk]
+    for results in predict_on_ray(predictor, paths, address, batch_size, progress=progress):
+        names = [str(result.path) for result in results]
+        write_shard(results, shard_path(out, names, output_format), predictor.attributes)
+    return len(todo), len(chunks) - len(todo)
 
 
 def write_results(
@@ -130,15 +193,41 @@ def predict(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
     abstain: float = typer.Option(0.0, "--abstain", min=0.0, max=0.49, help=ABSTAIN_HELP),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Predict on a Ray cluster (auto, local, ray://HOST:10001) into --out DIR: one "
+        "--format parquet or csv shard per --batch-size files; a rerun skips finished shards.",
+    ),
 ) -> None:
     """The attributes of every face in PATHS. Unreadable images and images without a face are
     listed on stderr and skipped; the exit code is 1 only when no image could be read."""
     from faceattr.inference.images import expand_paths
     from faceattr.inference.predictor import Predictor
+    from faceattr.retrieval.indexer import WorkerFailure
 
+    sharded = (Format.CSV, Format.PARQUET)
+    if ray_address is not None and (out is None or output_format not in sharded):
+        typer.echo("error: --ray writes shards: give --out DIR and --format parquet|csv", err=True)
+        raise typer.Exit(2)
+    if ray_address is None and output_format is Format.PARQUET:
+        typer.echo("error: --format parquet writes shards with --ray only", err=True)
+        raise typer.Exit(2)
     try:
         files = expand_paths(paths)
         predictor = Predictor.from_checkpoint(model, device=device, abstain=abstain)
+        if ray_address is not None and out is not None:
+            written, done = predict_shards(
+                predictor, files, out, output_format, ray_address, batch_size, progress
+            )
+            typer.echo(f"{out}: {written} shards written, {done} already there", err=True)
+            return
+    except ModuleNotFoundError as error:
+        typer.echo(f"error: --ray needs {error.name}: pip install 'faceattr[ray]'", err=True)
+        raise typer.Exit(2) from None
+    except WorkerFailure as error:
+        typer.echo(f"error: {error}; the shards written stay: run again to resume", err=True)
+        raise typer.Exit(1) from None
     except (FileNotFoundError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None

@@ -20,6 +20,9 @@ def serve(
     db: str | None = typer.Option(
         None, "--db", help="An index made by `faceattr index`: faces.db or postgresql://..."
     ),
+    ann: Path | None = typer.Option(
+        None, "--ann", help="The index's FAISS file, if not the default (see `faceattr index`)."
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: any free one)."),
     max_upload_mb: float = typer.Option(
@@ -44,7 +47,7 @@ def serve(
     )
     try:
         predictor = Predictor.from_checkpoint(model, device, abstain=abstain)
-        store = None if db is None else IndexStore.open(db)
+        store = None if db is None else IndexStore.open(db, ann_path=ann)
     except (FileNotFoundError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error

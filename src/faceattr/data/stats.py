@@ -2,7 +2,7 @@
 
 Pure functions over (N, K) uint8 label arrays and the (N,) partition codes of
 :data:`~faceattr.data.formats.SPLIT_CODES` (-1 for an image the partition file lacks, as
-:func:`~faceattr.data.celeba.load_celeba` fills it); :func:`write_stats` renders a
+:func:`~faceattr.data.loaders.load_dataset` fills it); :func:`write_stats` renders a
 :class:`DatasetStats` as two PNG charts, two CSV tables and a JSON file.
 """
 

@@ -3,9 +3,10 @@
 :func:`index_paths` is incremental: a file whose size and mtime the index already holds is skipped
 without being read; one whose stat changed but whose sha256 did not only gets its stat updated;
 new or changed files are predicted and written (old faces replaced), ``batch_size`` files per
-transaction, so an interrupted run resumes where it stopped. Unreadable and faceless files are
-recorded with their reason and reported, never fatal. With ``prune``, indexed files that no longer
-exist under the folders being indexed are forgotten with their faces.
+transaction, so an interrupted run resumes where it stopped; the store's FAISS index follows
+every transaction (:meth:`~faceattr.retrieval.store.IndexStore.follow_ann`). Unreadable and
+faceless files are recorded with their reason and reported, never fatal. With ``prune``, indexed
+files that no longer exist under the folders being indexed are forgotten with their faces.
 
 With ``devices > 1`` prediction runs in that many worker processes (forkserver, else spawn), one
 per CUDA device when there are enough, else on the CPU (the cores shared among them), while this
@@ -25,6 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
+import safetensors.torch
 import torch
 from tqdm import tqdm
 
@@ -43,6 +45,11 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+class WorkerFailure(RuntimeError):
+    """A prediction worker failed for good; the batches committed before it stay indexed, and
+    running the index again resumes after them."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,7 @@ def index_paths(
     workers: int = 2,
     model_source: str = "",
     prune: Sequence[Path] = (),
+    ray_address: str | None = None,
 ) -> IndexSummary:
     """Index the faces of ``paths`` (image files) into ``store`` with ``predictor``'s model.
 
@@ -165,13 +173,18 @@ def index_paths(
     each. An index built by another model raises ``IndexModelError`` unless ``reindex``, which
     empties it first. ``model_source`` (the model's path) is kept for ``like`` searches.
     ``prune``: folders whose indexed files that no longer exist are removed from the index.
+    ``ray_address``: predict on that Ray cluster instead (``devices`` must be 1; see
+    :mod:`faceattr.retrieval.distributed`), writing here just the same.
     """
     if devices < 1 or batch_size < 1 or workers < 0:
         raise ValueError(
             f"need devices >= 1, batch_size >= 1, workers >= 0; got {devices}, {batch_size}, "
             f"{workers}"
         )
+    if ray_address is not None and devices > 1:
+        raise ValueError("--devices and --ray exclude each other: Ray sizes its own pool")
     store.bind_model(index_model(predictor, model_source), reindex)
+    store.follow_ann()
     known = store.file_states()
     removed = store.remove_files(missing_under(known, prune))
     plan = plan_index(known, paths, progress)
@@ -179,7 +192,11 @@ def index_paths(
     by_path = {pending.path: pending for pending in plan.pending}
     todo = list(by_path)
     chunks: Iterable[Sequence[ImagePrediction]] = ()
-    if todo and devices == 1:
+    if todo and ray_address is not None:
+        from faceattr.retrieval.distributed import predict_on_ray
+
+        chunks = predict_on_ray(predictor, todo, ray_address, batch_size, workers, progress)
+    elif todo and devices == 1:
         predictions = predictor.predict_paths(todo, batch_size, workers, progress)
         chunks = batched(predictions, batch_size)
     elif todo:
@@ -223,14 +240,39 @@ def worker_devices(devices: int) -> list[str]:
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What a prediction worker needs to rebuild the predictor on its own device."""
+    """What a prediction worker needs to rebuild the predictor on its own device; the weights as
+    safetensors bytes (pickled tensors would travel as one file descriptor each, and a pool
+    process takes at most 256)."""
 
     description: ModelDescription
-    state: dict[str, torch.Tensor]
+    weights: bytes
     detector: str
     batch_size: int
     workers: int
     threads: int
+
+    @classmethod
+    def of(cls, predictor: Predictor, batch_size: int, workers: int, threads: int) -> WorkerSpec:
+        """The spec of ``predictor`` (its weights copied to the CPU)."""
+        state = {k: v.detach().cpu().contiguous() for k, v in predictor.model.state_dict().items()}
+        weights = safetensors.torch.save(state)
+        return cls(
+            predictor.description, weights, predictor.detector_name, batch_size, workers, threads
+        )
+
+    def predictor(self, device: str) -> Predictor:
+        """The predictor on ``device`` (``threads`` torch threads on the CPU)."""
+        where = torch.device(device)
+        if where.type == "cpu":
+            torch.set_num_threads(self.threads)
+        model = self.description.build()
+        model.load_state_dict(safetensors.torch.load(self.weights))
+        network = TorchNetwork(model, where, self.description.calibration)
+        return Predictor(network, self.description, where, self.detector)
+
+    def predict(self, predictor: Predictor, paths: Sequence[str]) -> list[ImagePrediction]:
+        """``predictor``'s results for ``paths``, in order."""
+        return list(predictor.predict_paths(paths, self.batch_size, self.workers, progress=False))
 
 
 _worker_predictor: Predictor | None = None
@@ -240,22 +282,13 @@ _worker_spec: WorkerSpec | None = None
 def _start_worker(spec: WorkerSpec, devices: Any) -> None:
     """Process-pool initializer: build this worker's predictor on the next free device."""
     global _worker_predictor, _worker_spec
-    device = torch.device(devices.get())
-    if device.type == "cpu":
-        torch.set_num_threads(spec.threads)
-    model = spec.description.build()
-    model.load_state_dict(spec.state)
-    network = TorchNetwork(model, device, spec.description.calibration)
-    _worker_predictor = Predictor(network, spec.description, device, spec.detector)
+    _worker_predictor = spec.predictor(devices.get())
     _worker_spec = spec
 
 
 def _predict_chunk(paths: list[str]) -> list[ImagePrediction]:
     assert _worker_predictor is not None and _worker_spec is not None
-    predictions = _worker_predictor.predict_paths(
-        paths, _worker_spec.batch_size, _worker_spec.workers, progress=False
-    )
-    return list(predictions)
+    return _worker_spec.predict(_worker_predictor, paths)
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
@@ -283,11 +316,8 @@ def predict_in_processes(
     queue = context.Queue()
     for name in names:
         queue.put(name)
-    state = {k: v.detach().cpu() for k, v in predictor.model.state_dict().items()}
     threads = max(1, (os.cpu_count() or 1) // devices)
-    spec = WorkerSpec(
-        predictor.description, state, predictor.detector_name, batch_size, workers, threads
-    )
+    spec = WorkerSpec.of(predictor, batch_size, workers, threads)
     chunks = list(batched(paths, batch_size))
     with (
         ProcessPoolExecutor(devices, context, _start_worker, (spec, queue)) as pool,

@@ -11,22 +11,35 @@ SQLite (a path, or ``sqlite:///path``) runs in WAL mode, so searches read while 
 ``postgresql://user@host:port/db`` goes through psycopg 3. Every :meth:`IndexStore.write_files`
 call is one transaction: a crash loses at most the batch being written.
 
-``like`` searches rank the matching faces by cosine similarity in numpy, over their embeddings
-read from the database; comfortable up to about 1e5 matching faces.
+``like`` searches rank the matching faces by cosine similarity through the FAISS index of
+:mod:`faceattr.retrieval.ann`, kept in a file beside the database (SQLite: ``faces.db.faiss``;
+PostgreSQL: ``ann_path``, default ``$FACEATTR_CACHE/ann/<host>-<port>-<db>-<hash>.faiss``). Every
+write transaction adds one to the ``generation`` in ``meta``; the index file records the
+generation it mirrors, and an index that is missing, unreadable or behind the database is rebuilt
+from it before a search. A store that :meth:`IndexStore.follow_ann` keeps its index up to date as
+it writes (the indexer), saving it every :data:`ANN_SAVE_SECONDS` and on close. ``exact`` searches
+rank by cosine in numpy over the embeddings streamed from the database.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
+from tqdm import tqdm
 
+from faceattr.data.record import cache_home
+from faceattr.retrieval.ann import AnnIndex, AnnVersion, training_size
 from faceattr.retrieval.query import Query, QueryError, parse_query
 
 if TYPE_CHECKING:
@@ -37,6 +50,11 @@ STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 PROBABILITY_PREFIX = "p_"
 BOX_COLUMNS = ("box_x", "box_y", "box_w", "box_h")
+GENERATION = "generation"
+ANN_SAVE_SECONDS = 300.0
+"""How often a store that follows its FAISS index writes it while writing the database."""
+EMBEDDING_CHUNK = 8192
+"""Embeddings read from the database at a time (exact searches, rebuilding the FAISS index)."""
 
 
 class IndexModelError(ValueError):
@@ -138,6 +156,20 @@ def database_url(db: str) -> sa.URL:
     return url
 
 
+def default_ann_path(url: sa.URL) -> Path:
+    """Where the FAISS index of the database ``url`` lives: beside a SQLite file (``.faiss``
+    appended to its name), else ``$FACEATTR_CACHE/ann/`` named after the server and database."""
+    if url.get_backend_name() == "sqlite":
+        return Path(f"{url.database}.faiss")
+    where = url.render_as_string(hide_password=True)
+    digest = hashlib.sha256(where.encode()).hexdigest()[:8]
+    return (
+        cache_home()
+        / "ann"
+        / f"{url.host or 'local'}-{url.port or 5432}-{url.database}-{digest}.faiss"
+    )
+
+
 def _file_values(entry: FileEntry) -> dict[str, Any]:
     """The ``files`` columns of ``entry`` but its path."""
     return {
@@ -204,19 +236,25 @@ def _faces_table(metadata: sa.MetaData, attributes: Sequence[str]) -> sa.Table:
 class IndexStore:
     """An open attribute index; see the module docstring. Use :meth:`open`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, ann_path: Path) -> None:
         self.engine = engine
+        self.ann_path = ann_path
         self.metadata = sa.MetaData()
         self.meta, self.files = _fixed_tables(self.metadata)
         self.metadata.create_all(engine)
         self.model = self._read_model()
         self.faces = None if self.model is None else self._create_faces(self.model.attributes)
+        self._ann: AnnIndex | None = None
+        self._ann_lock = threading.RLock()
+        self._following = False
+        self._unsaved_since: float | None = None  # when the index first differed from its file
 
     @classmethod
-    def open(cls, db: str, create: bool = False) -> IndexStore:
+    def open(cls, db: str, create: bool = False, ann_path: Path | None = None) -> IndexStore:
         """Open the index at ``db`` (a path or ``sqlite:///path``: SQLite in WAL mode;
         ``postgresql://user@host:port/db``). A missing SQLite file is created only with
-        ``create``; an unreachable server is a `ValueError` naming it."""
+        ``create``; an unreachable server is a `ValueError` naming it. ``ann_path``: the FAISS
+        index file (default :func:`default_ann_path`)."""
         url = database_url(db)
         if url.get_backend_name() == "sqlite":
             path = Path(url.database or "")
@@ -228,7 +266,7 @@ class IndexStore:
         else:
             engine = sa.create_engine(url, pool_pre_ping=True)
         try:
-            return cls(engine)
+            return cls(engine, ann_path or default_ann_path(url))
         except sa.exc.OperationalError as error:
             engine.dispose()
             where = url.render_as_string(hide_password=True)
@@ -240,7 +278,10 @@ class IndexStore:
         return () if self.model is None else self.model.attributes
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Save the FAISS index if this store changed it, and release the database connections."""
+        with self._ann_lock:
+            if self._ann is not None and self._unsaved_since is not None:
+                self._save_ann(self._ann)
         self.engine.dispose()
 
     def __enter__(self) -> IndexStore:
@@ -263,6 +304,7 @@ class IndexStore:
                 f"{model.describe()}: use the same model, or --reindex to rebuild it"
             )
         with self.engine.begin() as connection:
+            generation = self._bump_generation(connection) + 1
             if self.faces is not None:
                 self.faces.drop(connection)
                 self.metadata.remove(self.faces)
@@ -274,12 +316,16 @@ class IndexStore:
                 "model_name": model.name,
                 "attributes": json.dumps(list(model.attributes)),
                 "model_source": model.source,
+                "uid": uuid.uuid4().hex,
+                GENERATION: str(generation),
             }
             connection.execute(
                 self.meta.insert(), [{"key": k, "value": v} for k, v in values.items()]
             )
         self.faces = self._create_faces(model.attributes)
         self.model = model
+        with self._ann_lock:
+            self._ann = None
 
     def file_states(self) -> dict[str, FileState]:
         """Every indexed file by path."""
@@ -319,10 +365,13 @@ class IndexStore:
         latest = {entry.path: entry for entry in entries}
         if not latest:
             return
+        removed: list[int] = []
+        added: list[int] = []
         with self.engine.begin() as connection:
+            before = self._bump_generation(connection)
             ids = self._file_ids(connection, list(latest))
             if ids:
-                connection.execute(faces.delete().where(faces.c.file_id.in_(list(ids.values()))))
+                removed = self._delete_faces(connection, list(ids.values()))
                 connection.execute(
                     self.files.update().where(self.files.c.id == sa.bindparam("b_id")),
                     [{"b_id": ids[path], **_file_values(latest[path])} for path in ids],
@@ -338,19 +387,155 @@ class IndexStore:
                 for face in entry.faces
             ]
             if face_rows:
-                connection.execute(faces.insert(), face_rows)
+                statement = faces.insert().returning(faces.c.id, sort_by_parameter_order=True)
+                added = list(connection.execute(statement, face_rows).scalars())
+        if face_rows:
+            vectors = np.stack([np.frombuffer(row["embedding"], np.float32) for row in face_rows])
+        else:
+            vectors = np.zeros((0, 0), np.float32)
+        self._ann_follow(before, removed, np.array(added, np.int64), vectors)
 
     def remove_files(self, paths: Sequence[str]) -> int:
         """Forget ``paths`` and their faces in one transaction; the number of files removed."""
         if not paths:
             return 0
-        faces = self._require_faces()
+        self._require_faces()
         with self.engine.begin() as connection:
             ids = list(self._file_ids(connection, list(paths)).values())
-            if ids:
-                connection.execute(faces.delete().where(faces.c.file_id.in_(ids)))
-                connection.execute(self.files.delete().where(self.files.c.id.in_(ids)))
+            if not ids:
+                return 0
+            before = self._bump_generation(connection)
+            removed = self._delete_faces(connection, ids)
+            connection.execute(self.files.delete().where(self.files.c.id.in_(ids)))
+        self._ann_follow(before, removed, np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
         return len(ids)
+
+    def _delete_faces(self, connection: Connection, file_ids: list[int]) -> list[int]:
+        """Delete the faces of ``file_ids``; their ids."""
+        faces = self._require_faces()
+        statement = faces.delete().where(faces.c.file_id.in_(file_ids)).returning(faces.c.id)
+        return list(connection.execute(statement).scalars())
+
+    def _bump_generation(self, connection: Connection) -> int:
+        """Add one to the database's write generation (in the caller's transaction); the
+        generation before."""
+        meta = self.meta
+        bumped = sa.cast(sa.cast(meta.c.value, sa.BigInteger) + 1, sa.Text)
+        statement = (
+            meta.update()
+            .where(meta.c.key == GENERATION)
+            .values(value=bumped)
+            .returning(meta.c.value)
+        )
+        after = connection.execute(statement).scalar()
+        if after is None:
+            connection.execute(meta.insert().values(key=GENERATION, value="1"))
+            return 0
+        return int(after) - 1
+
+    # -- the FAISS index ---------------------------------------------------------------------
+
+    def version(self) -> AnnVersion | None:
+        """The database state its FAISS index must mirror (None while no model is bound)."""
+        keys = ("uid", GENERATION, "model")
+        statement = sa.select(self.meta.c.key, self.meta.c.value).where(self.meta.c.key.in_(keys))
+        with self.engine.connect() as connection:
+            values = {key: value for key, value in connection.execute(statement)}
+        if "model" not in values:
+            return None
+        return AnnVersion(values.get("uid", ""), int(values.get(GENERATION, 0)), values["model"])
+
+    def follow_ann(self) -> AnnIndex | None:
+        """Load the FAISS index (rebuilt when missing or stale) and keep it up to date with this
+        store's writes from now on, saving it every :data:`ANN_SAVE_SECONDS` and on close."""
+        with self._ann_lock:
+            self._following = True
+            return self._current_ann()
+
+    def _current_ann(self) -> AnnIndex | None:
+        """The FAISS index of the database as it is now: the one in memory, else the file's,
+        else one rebuilt from the database (and saved)."""
+        version = self.version()
+        if version is None:
+            return None
+        if self._ann is not None and self._ann.version == version:
+            return self._ann
+        ann = AnnIndex.load(self.ann_path)
+        if ann is None or ann.version != version:
+            ann = self._build_ann(version)
+            self._save_ann(ann)
+        self._ann = ann
+        return ann
+
+    def _build_ann(self, version: AnnVersion) -> AnnIndex:
+        """A FAISS index of every face of the database (``version``), trained on a seeded random
+        sample of their embeddings where it is an inverted file."""
+        faces = self._require_faces()
+        with self.engine.connect() as connection:
+            ids = np.fromiter(connection.execute(sa.select(faces.c.id)).scalars(), np.int64)
+            chosen = np.random.default_rng(0).permutation(ids)[: training_size(len(ids))]
+            sample = None
+            if len(chosen):
+                sample = np.concatenate(
+                    [
+                        vectors
+                        for part in np.array_split(chosen, -(-len(chosen) // EMBEDDING_CHUNK))
+                        for _, vectors in self._embedding_chunks(
+                            connection, faces.c.id.in_(part.tolist())
+                        )
+                    ]
+                )
+            ann = AnnIndex.create(version, len(ids), sample)
+            with tqdm(
+                total=len(ids), desc="faiss index", unit="face", disable=len(ids) < EMBEDDING_CHUNK
+            ) as bar:
+                for chunk_ids, vectors in self._embedding_chunks(connection, sa.true()):
+                    ann.add(chunk_ids, vectors)
+                    bar.update(len(chunk_ids))
+        return ann
+
+    def _save_ann(self, ann: AnnIndex) -> None:
+        """Write ``ann`` to the index file, rebuilt first when the faces outgrew it."""
+        if ann.outgrown(ann.size):
+            ann = self._build_ann(ann.version)
+            self._ann = ann
+        ann.save(self.ann_path)
+        self._unsaved_since = None
+
+    def _ann_follow(
+        self, before: int, removed: Sequence[int], added: np.ndarray, vectors: np.ndarray
+    ) -> None:
+        """Apply one committed write (generation ``before`` -> ``before + 1``) to the followed
+        FAISS index; an index that missed other writes is rebuilt from the database instead."""
+        with self._ann_lock:
+            if not self._following:
+                return
+            ann = self._ann
+            if ann is None or ann.version.generation != before:
+                self._ann = None
+                self._current_ann()
+                return
+            ann.remove(removed)
+            ann.add(added, vectors)
+            ann.version = replace(ann.version, generation=before + 1)
+            now = time.monotonic()
+            if self._unsaved_since is None:
+                self._unsaved_since = now
+            elif now - self._unsaved_since >= ANN_SAVE_SECONDS:
+                self._save_ann(ann)
+
+    def _embedding_chunks(
+        self, connection: Connection, where: sa.ColumnElement[bool]
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, (N, D) float32 embeddings) of the faces satisfying ``where``, by id, streamed
+        :data:`EMBEDDING_CHUNK` faces at a time."""
+        faces = self._require_faces()
+        statement = sa.select(faces.c.id, faces.c.embedding).where(where).order_by(faces.c.id)
+        result = connection.execution_options(yield_per=EMBEDDING_CHUNK).execute(statement)
+        for rows in result.partitions():
+            ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
+            vectors = np.frombuffer(b"".join(row[1] for row in rows), np.float32)
+            yield ids, vectors.reshape(len(rows), -1)
 
     def _file_ids(self, connection: Connection, paths: list[str]) -> dict[str, int]:
         statement = sa.select(self.files.c.path, self.files.c.id).where(
@@ -381,10 +566,12 @@ class IndexStore:
         min_prob: float = 0.5,
         limit: int = 20,
         like: np.ndarray | None = None,
+        exact: bool = False,
     ) -> list[SearchHit]:
         """The best ``limit`` faces satisfying ``query`` (text, parsed with ``min_prob``, or a
         :class:`Query`; ``""`` matches all), ranked by the query's margin, or by cosine
-        similarity to the embedding ``like`` when given. Unknown attributes raise ``QueryError``.
+        similarity to the embedding ``like`` when given: through the FAISS index, or over every
+        matching embedding with ``exact``. Unknown attributes raise ``QueryError``.
         """
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
@@ -399,7 +586,14 @@ class IndexStore:
         columns = self._probability_columns()
         where = query.where(columns)
         if like is not None:
-            ranked = self._rank_like(where, np.asarray(like, dtype=np.float64), limit)
+            like = np.asarray(like, dtype=np.float32)
+            norm = float(np.linalg.norm(like))
+            if like.ndim != 1 or norm == 0 or not np.isfinite(norm):
+                raise ValueError("like must be a non-zero finite 1-D embedding")
+            if exact:
+                ranked = self._rank_like_exact(where, like / norm, limit)
+            else:
+                ranked = self._rank_like_ann(None if query.root is None else where, like, limit)
             rows = {row["id"]: row for row in self._face_rows(self.faces.c.id.in_(list(ranked)))}
             return [self._hit(rows[face_id], score) for face_id, score in ranked.items()]
         score = query.score_clause(columns).label("score")
@@ -413,30 +607,45 @@ class IndexStore:
             found = connection.execute(statement).mappings().all()
         return [self._hit(row, float(row["score"])) for row in found]
 
-    def _rank_like(
+    def _rank_like_exact(
         self, where: sa.ColumnElement[bool], like: np.ndarray, limit: int
     ) -> dict[int, float]:
-        faces = self._require_faces()
-        norm = float(np.linalg.norm(like))
-        if like.ndim != 1 or norm == 0 or not np.isfinite(norm):
-            raise ValueError("like must be a non-zero finite 1-D embedding")
-        statement = sa.select(faces.c.id, faces.c.embedding).where(where).order_by(faces.c.id)
+        """The ``limit`` faces satisfying ``where`` most like the unit vector ``like``, by cosine
+        over every matching embedding streamed from the database (the best so far kept)."""
+        best_ids, best_scores = np.zeros(0, np.int64), np.zeros(0, np.float32)
         with self.engine.connect() as connection:
-            rows = connection.execute(statement).all()
-        if not rows:
-            return {}
-        ids = np.array([row[0] for row in rows])
-        embeddings = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
-        if embeddings.size != len(rows) * like.size:
-            raise ValueError(
-                f"like has {like.size} dimensions; the index's embeddings have "
-                f"{embeddings.size // len(rows)}"
-            )
-        embeddings = embeddings.reshape(len(rows), like.size).astype(np.float64)
-        norms = np.linalg.norm(embeddings, axis=1) * norm
-        similarity = embeddings @ like / np.where(norms > 0, norms, 1.0)
-        best = np.argsort(-similarity, kind="stable")[:limit]
-        return {int(ids[i]): float(similarity[i]) for i in best}
+            for ids, vectors in self._embedding_chunks(connection, where):
+                if vectors.shape[1] != like.size:
+                    raise ValueError(
+                        f"like has {like.size} dimensions; the index's embeddings have "
+                        f"{vectors.shape[1]}"
+                    )
+                norms = np.linalg.norm(vectors, axis=1)
+                scores = vectors @ like / np.where(norms > 0, norms, 1.0)
+                best_ids = np.concatenate([best_ids, ids])
+                best_scores = np.concatenate([best_scores, scores])
+                if len(best_ids) > limit:
+                    keep = np.argsort(-best_scores, kind="stable")[:limit]
+                    best_ids, best_scores = best_ids[keep], best_scores[keep]
+        order = np.argsort(-best_scores, kind="stable")[:limit]
+        return {int(best_ids[i]): float(best_scores[i]) for i in order}
+
+    def _rank_like_ann(
+        self, where: sa.ColumnElement[bool] | None, like: np.ndarray, limit: int
+    ) -> dict[int, float]:
+        """The ``limit`` faces satisfying ``where`` (None: all) most like ``like``, through the
+        FAISS index restricted to the ids ``where`` selects."""
+        with self._ann_lock:
+            ann = self._current_ann()
+            if ann is None:
+                return {}
+            allowed = None
+            if where is not None:
+                statement = sa.select(self._require_faces().c.id).where(where)
+                with self.engine.connect() as connection:
+                    allowed = np.fromiter(connection.execute(statement).scalars(), np.int64)
+            ids, scores = ann.search(like, limit, allowed)
+        return dict(zip(ids.tolist(), scores.tolist(), strict=True))
 
     def face(self, face_id: int) -> FaceRecord | None:
         """The face ``face_id``, or None when the index holds no such face."""
