@@ -31,8 +31,8 @@ from torchvision import models, transforms
 from tqdm import tqdm
 
 from faceattr.attributes import ATTRIBUTES
-from faceattr.data.record import FaceDataset
 from faceattr.data.loaders import load_dataset
+from faceattr.data.record import FaceDataset
 from faceattr.evaluation.baselines import baseline_scores
 from faceattr.models.pretrained import installed_weights_path, read_state_dict
 
