@@ -673,7 +673,7 @@ def subgroup_table(
         decisions,
         scores.attributes,
         by=groups,
-        all_labels=usable[:, [protocol.attributes.index(n) for n in known]],
+        all_labels=usable[:, [protocol.attributes.index(n) for n in known]] if known else None,
         all_attributes=known,
     )
 
