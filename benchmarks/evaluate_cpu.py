@@ -39,8 +39,8 @@ import torch
 
 from faceattr.evaluation.protocols import ProtocolSet
 from faceattr.evaluation.scoring import score_protocol, views_to_input
-from faceattr.inference.shipped import model_path
 from faceattr.models import CPU_BATCH, AttributeModel
+from faceattr.shipped import model_path
 from faceattr.training.checkpoint import load_checkpoint
 
 

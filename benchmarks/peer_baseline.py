@@ -31,9 +31,9 @@ from torchvision import models, transforms
 from tqdm import tqdm
 
 from faceattr.attributes import ATTRIBUTES
+from faceattr.data.baselines import baseline_scores
 from faceattr.data.loaders import load_dataset
 from faceattr.data.record import FaceDataset
-from faceattr.evaluation.baselines import baseline_scores
 from faceattr.models.pretrained import installed_weights_path, read_state_dict
 
 SIZE = 128

@@ -30,7 +30,7 @@ from skimage import data as photos
 from torchvision import models, transforms
 
 from faceattr.data.loaders import load_dataset
-from faceattr.inference.images import decode_image
+from faceattr.faces.images import decode_image
 from faceattr.inference.predictor import Predictor
 
 IMAGENET = transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))

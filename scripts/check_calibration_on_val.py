@@ -18,8 +18,8 @@ import numpy as np
 from faceattr.data.loaders import load_dataset
 from faceattr.evaluation.calibration import calibration_metrics, fit_calibration
 from faceattr.evaluation.evaluate import ScoringOptions, validation_scores
-from faceattr.inference.shipped import model_path
 from faceattr.models.calibration import METHODS
+from faceattr.shipped import model_path
 from faceattr.training.batch import CropSpec
 from faceattr.training.checkpoint import load_checkpoint, load_description
 

@@ -30,9 +30,9 @@ from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file
 
 from faceattr.evaluation.evaluate import ScoringOptions, evaluate_model, write_eval
-from faceattr.inference.shipped import SHIPPED_MODEL, WEIGHTS_FILE, model_path
 from faceattr.models.pretrained import INSTALLED_WEIGHTS
 from faceattr.models.registry import TEST_TIME_MIRROR
+from faceattr.shipped import SHIPPED_MODEL, WEIGHTS_FILE, model_path
 from faceattr.training.checkpoint import write_weights
 from faceattr.training.config import resolve_recipe
 

@@ -17,6 +17,7 @@ from PIL import Image
 from faceattr.data.cache_writer import DECODE_ERRORS, read_rgb
 from faceattr.data.check import verify_images
 from faceattr.data.dataset import read_image
+from faceattr.faces.images import decode_image, decode_photo
 from faceattr.image_files import (
     MAX_PIXELS_ENV,
     PixelBudgetError,
@@ -24,11 +25,10 @@ from faceattr.image_files import (
     max_pixels,
     opencv_only_size,
 )
-from faceattr.inference.images import decode_image, decode_photo
 
 PEAK = """
 import json, resource, sys
-from faceattr.inference.images import PixelBudgetError, decode_image
+from faceattr.faces.images import PixelBudgetError, decode_image
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     decode_image(sys.argv[1])

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from faceattr.data.record import FaceDataset
-from faceattr.evaluation.baselines import (
+from faceattr.data.baselines import (
     baseline_scores,
     majority_predictions,
     minority_predictions,
     per_attribute_f1,
 )
+from faceattr.data.record import FaceDataset
 
 
 def test_reproduces_seed_000_on_all_rows(real_celeba: FaceDataset) -> None:

@@ -22,9 +22,9 @@ from pytorch_grad_cam import GradCAM, HiResCAM
 from torch import nn
 
 from faceattr.attributes import ATTRIBUTE_INDEX
+from faceattr.data.baselines import baseline_scores
 from faceattr.data.synth.labels import sample_labels
 from faceattr.data.synth.render import render_face, resolve_labels, sample_traits
-from faceattr.evaluation.baselines import baseline_scores
 from faceattr.explain import explain_image
 from faceattr.explain.saliency import (
     AttributeLogit,

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from faceattr.inference.detection import (
+from faceattr.faces.detection import (
     Detection,
     FaceDetector,
     create_detector,
@@ -21,7 +21,7 @@ from faceattr.inference.detection import (
     register_detector,
     to_rgb,
 )
-from faceattr.inference.yunet import YuNetDetector, resize_scale, yunet_model_path
+from faceattr.faces.yunet import YuNetDetector, resize_scale, yunet_model_path
 
 CANONICAL_EYES = np.array([[69, 111], [108, 111]], np.float32)  # CelebA's mean aligned eyes
 

@@ -1,5 +1,5 @@
 """Robust decoding (EXIF orientation, grayscale, RGBA, palette, CMYK, 16-bit, corrupt files) and
-path expansion of ``faceattr.inference.images``."""
+path expansion of ``faceattr.faces.images``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceattr.inference.images import (
+from faceattr.faces.images import (
     ImageDecodeError,
     array_to_rgb,
     decode_image,

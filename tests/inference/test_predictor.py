@@ -14,13 +14,13 @@ from faceattr.attributes import ATTRIBUTES
 from faceattr.data.cache_prepare import loose_crop_matrices
 from faceattr.data.cache_writer import warp_to_uint8
 from faceattr.data.record import FaceDataset
-from faceattr.geometry import MEAN_ALIGNED_LANDMARKS
-from faceattr.inference.images import (
+from faceattr.faces.images import (
     ImageDecodeError,
     PixelBudgetError,
     decode_image,
     decode_photo,
 )
+from faceattr.geometry import MEAN_ALIGNED_LANDMARKS
 from faceattr.inference.predictor import DRAFT_SIDE, FaceAligner, Predictor
 from faceattr.training.batch import CropSpec
 

@@ -21,10 +21,10 @@ import faceattr.cli.explain
 import faceattr.cli.predict  # noqa: F401  (registers `faceattr predict` and `explain`)
 from faceattr.attributes import ATTRIBUTES
 from faceattr.cli import app
+from faceattr.data.baselines import majority_predictions
 from faceattr.data.record import FaceDataset
-from faceattr.evaluation.baselines import majority_predictions
 from faceattr.inference.predictor import Predictor
-from faceattr.inference.shipped import SHIPPED_MODEL, shipped_model_path
+from faceattr.shipped import SHIPPED_MODEL, shipped_model_path
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 REAL_FACES = 240

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from faceattr.inference.shipped import shipped_model_path
 from faceattr.models import create_model
+from faceattr.shipped import shipped_model_path
 from faceattr.training.checkpoint import (
     DESCRIPTION_KEY,
     ModelDescription,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from faceattr.data.baselines import baseline_scores
 from faceattr.data.record import FaceDataset
-from faceattr.evaluation.baselines import baseline_scores
 from faceattr.training import evaluate, load_checkpoint, load_config, train
 
 ATTRIBUTES = ("Male", "Eyeglasses", "Smiling")

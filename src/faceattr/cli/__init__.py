@@ -2,7 +2,7 @@
 
 import typer
 
-from faceattr.inference.shipped import SHIPPED_MODEL
+from faceattr.shipped import SHIPPED_MODEL
 
 app = typer.Typer(
     name="faceattr",

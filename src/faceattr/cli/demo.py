@@ -11,7 +11,7 @@ import typer
 from faceattr.cli import app
 
 if TYPE_CHECKING:
-    from faceattr.evaluation.baselines import BaselineScores
+    from faceattr.data.baselines import BaselineScores
 
 CACHE_SIZE = 144
 """Side of the demo's cached loose crops: its FaceNet's type A region keeps about 36 px."""
@@ -195,7 +195,7 @@ def _predict_photo(out: Path) -> None:
     from skimage import data as photos
 
     from faceattr.inference.predictor import Predictor
-    from faceattr.inference.shipped import SHIPPED_MODEL
+    from faceattr.shipped import SHIPPED_MODEL
 
     start = _step("11. Predict on a real photo with the shipped model (faceattr predict PHOTO)")
     photo = out / "astronaut.png"

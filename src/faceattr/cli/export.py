@@ -20,7 +20,7 @@ def export(
     size) with its description beside it; `faceattr predict --model out.onnx` then runs it on
     onnxruntime. Checks onnxruntime against PyTorch on a test batch."""
     from faceattr.inference.onnx import export_onnx
-    from faceattr.inference.shipped import model_path
+    from faceattr.shipped import model_path
 
     try:
         result = export_onnx(model_path(run), onnx, opset)

@@ -87,11 +87,11 @@ def index_command(
 ) -> None:
     """Add the faces of PATHS to the index: unchanged files are skipped, changed ones redone,
     unreadable and faceless files recorded and listed; --prune forgets deleted files."""
-    from faceattr.inference.images import expand_paths
+    from faceattr.faces.images import expand_paths
     from faceattr.inference.predictor import Predictor
-    from faceattr.inference.shipped import model_path
     from faceattr.retrieval.indexer import WorkerFailure, index_paths
     from faceattr.retrieval.store import IndexStore
+    from faceattr.shipped import model_path
 
     try:
         files = expand_paths(paths)
@@ -176,7 +176,7 @@ def search_command(
     output_format: SearchFormat = typer.Option(SearchFormat.TABLE, "--format", help="Output."),
 ) -> None:
     """Faces of the index that satisfy QUERY, surest first (or most like --like)."""
-    from faceattr.inference.images import ImageDecodeError
+    from faceattr.faces.images import ImageDecodeError
     from faceattr.retrieval.query import QueryError, parse_query
     from faceattr.retrieval.store import IndexStore
 

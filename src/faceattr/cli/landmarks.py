@@ -16,7 +16,7 @@ from faceattr.cli.data import (
     ImageSetChoice,
     dataset_source,
 )
-from faceattr.inference.detection import list_detectors
+from faceattr.faces.detection import list_detectors
 
 
 @data_app.command("landmarks")

@@ -202,7 +202,7 @@ def predict(
 ) -> None:
     """The attributes of every face in PATHS. Unreadable images and images without a face are
     listed on stderr and skipped; the exit code is 1 only when no image could be read."""
-    from faceattr.inference.images import expand_paths
+    from faceattr.faces.images import expand_paths
     from faceattr.inference.predictor import Predictor
     from faceattr.retrieval.indexer import WorkerFailure
 

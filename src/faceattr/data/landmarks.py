@@ -35,6 +35,8 @@ from tqdm import tqdm
 from faceattr.data.formats import BoxTable, LandmarkTable, write_boxes, write_landmarks
 from faceattr.data.loaders import DatasetSource
 from faceattr.data.record import ImageSet, annotation_cache_dir
+from faceattr.faces.detection import FaceDetector, create_detector, main_face
+from faceattr.faces.images import ImageDecodeError, decode_image
 from faceattr.geometry.frame import (
     ALIGNED_IMAGE_SIZE,
     MEAN_ALIGNED_BOX,
@@ -42,8 +44,6 @@ from faceattr.geometry.frame import (
     landmarks_in_boxes,
     scale_to_image,
 )
-from faceattr.inference.detection import FaceDetector, create_detector, main_face
-from faceattr.inference.images import ImageDecodeError, decode_image
 
 FALLBACKS = ("dataset_box", "canonical", "whole_image")
 UNREADABLE = -1  # ``faces`` value of an image that could not be decoded

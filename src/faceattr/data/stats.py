@@ -20,8 +20,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
+from faceattr.data.baselines import BaselineScores, baseline_scores, check_labels
 from faceattr.data.formats import SPLIT_CODES
-from faceattr.evaluation.baselines import BaselineScores, baseline_scores, check_labels
 
 BASELINE_TARGETS: tuple[str, ...] = ("val", "test")  # baselines learn on train, score on these
 NO_SPLIT = -1  # partition code of an image without a row in the partition file

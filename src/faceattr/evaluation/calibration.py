@@ -31,7 +31,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 
-from faceattr.evaluation.baselines import LabelArray, check_labels
+from faceattr.data.baselines import LabelArray, check_labels
 from faceattr.models.calibration import (
     EPSILON,
     METHODS,

@@ -38,6 +38,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
+from faceattr.data.baselines import BaselineScores, LabelArray, baseline_scores
 from faceattr.data.formats import SPLIT_CODES
 from faceattr.data.landmarks import detect_landmarks
 from faceattr.data.loaders import DatasetSource
@@ -49,7 +50,6 @@ from faceattr.evaluation.analyses import (
     write_robustness,
     write_slices,
 )
-from faceattr.evaluation.baselines import BaselineScores, LabelArray, baseline_scores
 from faceattr.evaluation.calibration import (
     MIN_ROWS,
     CalibrationFit,

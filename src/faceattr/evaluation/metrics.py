@@ -8,7 +8,7 @@ scikit-learn's ``classification_report`` prints (seed 004), also as CSV rows.
 Conventions (scikit-learn's, checked against it in the tests):
 
 - The positive class of precision, recall and F1 is 1, "attribute present" (the baselines of
-  :mod:`faceattr.evaluation.baselines` take each attribute's training-minority class instead).
+  :mod:`faceattr.data.baselines` take each attribute's training-minority class instead).
 - An undefined ratio (no predicted positives for precision, no true positives for recall, neither
   for F1) is 0, as ``zero_division=0``.
 - Balanced accuracy is the mean of the true-positive and true-negative rates over the classes
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from faceattr.evaluation.baselines import LabelArray, ScoreArray, check_labels
+from faceattr.data.baselines import LabelArray, ScoreArray, check_labels
 
 CountArray = NDArray[np.int64]
 AVERAGES = ("micro", "macro", "weighted", "samples")

@@ -17,8 +17,8 @@ import torch
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from faceattr.data.baselines import LabelArray
 from faceattr.data.schema import shared_names
-from faceattr.evaluation.baselines import LabelArray
 from faceattr.evaluation.protocols import ProtocolSet, majority_vote
 from faceattr.evaluation.thresholds import ThresholdArray, apply_thresholds
 from faceattr.models import AttributeModel, InputConfig, cpu_batches

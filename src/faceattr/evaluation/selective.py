@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from faceattr.evaluation.baselines import LabelArray, check_labels
+from faceattr.data.baselines import LabelArray, check_labels
 from faceattr.evaluation.thresholds import ThresholdArray
 
 BANDS = np.round(np.arange(0.0, 0.501, 0.01), 2)

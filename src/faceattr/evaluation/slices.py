@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from faceattr.evaluation.baselines import check_labels
+from faceattr.data.baselines import check_labels
 
 DEFAULT_GROUPS = ("Male", "Young", "Eyeglasses", "Pale_Skin")
 """The grouping attributes of issue 7: sex, age, glasses and skin tone."""

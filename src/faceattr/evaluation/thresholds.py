@@ -16,7 +16,7 @@ from typing import Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
-from faceattr.evaluation.baselines import LabelArray, check_labels
+from faceattr.data.baselines import LabelArray, check_labels
 
 Objective = Literal["f1", "accuracy"]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)

@@ -28,7 +28,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from torch import nn
 
 from faceattr.explain.feature_maps import conv_stages
-from faceattr.inference.images import array_to_rgb
+from faceattr.faces.images import array_to_rgb
 from faceattr.models import AttributeModel
 from faceattr.models.base import binary_logits
 
@@ -85,7 +85,7 @@ def saliency_maps(model: AttributeModel, inputs: torch.Tensor, attribute: str) -
 
 def overlay_heatmap(face: np.ndarray, heatmap: np.ndarray, weight: float = 0.5) -> np.ndarray:
     """The ``heatmap`` (``(h, w)`` in [0, 1], resized to the face) in the jet colour map over
-    ``face`` (uint8 grey or RGB, see :func:`~faceattr.inference.images.array_to_rgb`), the face
+    ``face`` (uint8 grey or RGB, see :func:`~faceattr.faces.images.array_to_rgb`), the face
     weighing ``weight``: uint8 ``(H, W, 3)``."""
     rgb = array_to_rgb(face)
     height, width = rgb.shape[:2]

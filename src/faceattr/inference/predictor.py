@@ -27,6 +27,14 @@ from faceattr.data.cache_prepare import loose_crop_matrices
 from faceattr.data.cache_writer import warp_to_uint8
 from faceattr.evaluation.selective import unsure
 from faceattr.evaluation.thresholds import DEFAULT_THRESHOLD
+from faceattr.faces.detection import Detection, FaceDetector, create_detector, main_face
+from faceattr.faces.images import (
+    DecodedImage,
+    ImageDecodeError,
+    array_to_rgb,
+    decode_photo,
+    pil_to_rgb,
+)
 from faceattr.geometry import (
     ALIGNED_IMAGE_SIZE,
     MEAN_ALIGNED_LANDMARKS,
@@ -36,18 +44,10 @@ from faceattr.geometry import (
 from faceattr.geometry.affine import matrix_scale
 from faceattr.geometry.jitter import AffactJitter
 from faceattr.geometry.opencv_pixels import source_windows
-from faceattr.inference.detection import Detection, FaceDetector, create_detector, main_face
-from faceattr.inference.images import (
-    DecodedImage,
-    ImageDecodeError,
-    array_to_rgb,
-    decode_photo,
-    pil_to_rgb,
-)
 from faceattr.inference.onnx import OnnxNetwork, PredictionGraph, load_onnx_description
-from faceattr.inference.shipped import model_path
 from faceattr.models import AttributeModel, InputConfig, cpu_batches
 from faceattr.models.calibration import Calibration
+from faceattr.shipped import model_path
 from faceattr.training.batch import CropSpec, FaceBatch
 from faceattr.training.checkpoint import ModelDescription, load_checkpoint, load_description
 from faceattr.training.config import DataConfig

@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faceattr import __version__
-from faceattr.inference.images import ImageDecodeError, PixelBudgetError, decode_photo
+from faceattr.faces.images import ImageDecodeError, PixelBudgetError, decode_photo
 from faceattr.inference.predictor import DRAFT_SIDE, Predictor
 from faceattr.retrieval.query import QueryError
 from faceattr.retrieval.store import FaceRecord, IndexStore

@@ -30,11 +30,11 @@ from pydantic import Field, JsonValue
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from faceattr.inference.shipped import model_path
 from faceattr.models import AttributeModel, HeadType, InputConfig, create_model, list_models
 from faceattr.models.base import IMAGENET_MEAN, IMAGENET_STD, Fraction, InputSize, Normalization
 from faceattr.models.calibration import Calibration
 from faceattr.models.registry import check_model_args
+from faceattr.shipped import model_path
 from faceattr.training.atomic import atomic_write
 from faceattr.validation import one_line
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceattr.inference.detection import (
+from faceattr.faces.detection import (
     Detection,
     FaceDetector,
     register_detector,

@@ -155,4 +155,4 @@ def create_detector(name: str = "yunet", **kwargs: Any) -> FaceDetector:
 
 
 # Detector modules register themselves on import (one file per detector).
-from faceattr.inference import yunet  # noqa: E402,F401
+from faceattr.faces import yunet  # noqa: E402,F401
