@@ -21,6 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from faceattr.data.loaders import DatasetSource, list_formats
 from faceattr.data.record import SPLITS
+from faceattr.defaults import DEFAULT_MARGIN, DEFAULT_SIZE
 from faceattr.geometry.jitter import AffactJitter
 
 CropKind = Literal["affact", "box", "image", "seed000-a", "seed000-b"]
@@ -54,9 +55,9 @@ class DataConfig:
     cache: str | None = None
     """Packed cache folder (``faceattr data prepare``); written there first when incomplete.
     None: decode the JPEGs every epoch."""
-    cache_size: int = 128
+    cache_size: int = DEFAULT_SIZE
     """Side of the cache's square loose crops (and of the decoded path's), pixels."""
-    cache_margin: float = 1.25
+    cache_margin: float = DEFAULT_MARGIN
     """How much larger than the AFFACT box the loose crop is (room for the jitter)."""
     attributes: list[str] | None = None
     """Attributes to learn, in output order; None: the model's own default list."""
