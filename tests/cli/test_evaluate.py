@@ -70,7 +70,8 @@ def test_evaluate_two_exports_and_compare_them(run: Path, tmp_path: Path) -> Non
     assert [row[0] for row in summary[1:]] == ["run", "run#2"]
     assert summary[1][-3:-1] == ["", ""]  # best/ was not evaluated on T
     best_eval = json.loads((run / "eval" / "eval.json").read_text())
-    assert float(summary[1][6]) == pytest.approx(best_eval["protocols"]["A"]["mean"]["error"])
+    assert float(summary[1][7]) == pytest.approx(best_eval["protocols"]["A"]["mean"]["error"])
+    assert summary[0][2] == "dataset" and summary[1][2].startswith("celeba:")
     detail = read_csv(out / "compare_attributes.csv")
     assert detail[0] == ["attribute", "run/A", "run/D", "run#2/A", "run#2/D", "run#2/T", "majority"]
     names = best_eval["attributes"]

@@ -46,6 +46,8 @@ class EvalSummary:
     """Protocol -> eval.json's mean metrics (accuracy, error, f1, ...)."""
     majority_error: dict[str, float]
     """Attribute -> error of the majority baseline."""
+    dataset: str = ""
+    """``format:root`` and split of the data scored (in-domain or another dataset)."""
 
 
 def find_eval(path: str | Path) -> Path:
@@ -79,6 +81,7 @@ def read_summary(path: str | Path, label: str) -> EvalSummary:
             },
             mean={p: dict(v["mean"]) for p, v in protocols.items()},
             majority_error={n: 1.0 - float(a) for n, a in zip(names, majority, strict=True)},
+            dataset=f"{data.get('dataset') or data.get('data_root', '')} ({data.get('split', '')})",
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{file}: bad {EVAL_FORMAT} file ({error!r})") from None
@@ -101,7 +104,15 @@ class Comparison:
     def summary_table(self) -> tuple[list[str], list[list[Any]]]:
         """One row per model: label, model, parameters, FLOPs, thresholds, then mean error and
         accuracy per protocol (blank where not evaluated), then the majority baseline error."""
-        header = ["model", "model_name", "attributes", "parameters", "flops", "thresholds"]
+        header = [
+            "model",
+            "model_name",
+            "dataset",
+            "attributes",
+            "parameters",
+            "flops",
+            "thresholds",
+        ]
         for p in self.protocols:
             header += [f"error_{p}", f"accuracy_{p}"]
         header.append("error_majority")
@@ -110,6 +121,7 @@ class Comparison:
             row: list[Any] = [
                 e.label,
                 e.model_name,
+                e.dataset,
                 len(e.attributes),
                 e.parameters,
                 e.flops,
