@@ -219,6 +219,8 @@ class EvalResult:
     """The model's attributes the dataset does not label (not scored)."""
     dataset: str = ""
     """``format:root`` of the dataset scored."""
+    source: DatasetSource | None = None
+    """How the dataset scored is read (root, format, image set, annotation folders, seed)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The eval.json document (format "faceattr-eval", version 1)."""
@@ -232,6 +234,7 @@ class EvalResult:
             "model_name": self.model_name,
             "data_root": str(self.data_root),
             "dataset": self.dataset,
+            "dataset_source": None if self.source is None else source_json(self.source),
             "left_out": list(self.left_out),
             "split": self.split,
             "protocol_dir": str(self.protocol_dir),
@@ -394,6 +397,17 @@ def without_geometry(data: FaceDataset, split: str, limit: int | None) -> NDArra
         if geometry is not None:
             known |= np.isfinite(geometry[rows].reshape(len(rows), -1)).all(axis=1)
     return rows[~known]
+
+
+def source_json(source: DatasetSource) -> dict[str, Any]:
+    """A dataset source as eval.json records it (``DatasetSource.of`` reads it back)."""
+    return {
+        "root": str(source.root),
+        "format": source.format,
+        "image_set": source.image_set,
+        "annotations": [str(p) for p in source.annotations],
+        "split_seed": source.split_seed,
+    }
 
 
 def dataset_of(
@@ -639,6 +653,7 @@ def evaluate_model(
         attributes=evaluated.attributes,
         left_out=tuple(n for n in model.attributes if n not in evaluated.attributes),
         dataset=f"{data.format}:{data_root}",
+        source=source,
         thresholds=thresholds,
         calibration=use,
         cost=model_cost(model),

@@ -4,12 +4,13 @@ folder named (see :mod:`faceattr.report.folders`), labelled, with its data and i
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from faceattr.data.formats import AnnotationError
-from faceattr.data.loaders import load_dataset
+from faceattr.data.loaders import DatasetSource
 from faceattr.data.record import SPLITS, DatasetError
 from faceattr.evaluation.evaluate import EVAL_FILE
 from faceattr.models.base import InputConfig
@@ -113,11 +114,12 @@ class ReportData:
         return tuple((e.label, e.run) for e in self.entries if e.run is not None)
 
 
-def data_summary(root: Path) -> DataSummary:
-    """Present images per split of the dataset at ``root`` (None when it cannot be read here)."""
+def data_summary(root: Path, source: Mapping[str, Any] | None = None) -> DataSummary:
+    """Present images per split of the dataset at ``root``, read as ``source`` (eval.json's
+    ``dataset_source``) says when given (None when it cannot be read here)."""
     try:
-        data = load_dataset(root)
-    except (AnnotationError, DatasetError, FileNotFoundError, OSError):
+        data = DatasetSource.of(source if source is not None else root).load()
+    except (AnnotationError, DatasetError, FileNotFoundError, OSError, ValueError):
         return DataSummary(root, None)
     if data.partition is None:
         return DataSummary(root, None)
@@ -181,7 +183,8 @@ def gather(paths: Sequence[str | Path], options: ReportOptions | None = None) ->
     for entry, label in zip(opened, _distinct_labels(opened), strict=True):
         root = entry.data_root
         if root is not None and root not in summaries:
-            summaries[root] = data_summary(root)
+            document = entry.evaluation.document if entry.evaluation is not None else {}
+            summaries[root] = data_summary(root, document.get("dataset_source"))
         entries.append(
             replace(
                 entry,
