@@ -16,6 +16,13 @@ from faceattr.models.base import (
     logits_to_probabilities,
 )
 from faceattr.models.finetune import param_groups, set_backbone_trainable
+from faceattr.models.outputs import (
+    Attributes,
+    OutputLayout,
+    as_schema,
+    numeric_bins,
+    output_width,
+)
 from faceattr.models.parameter_count import ParameterCount, count_parameters
 from faceattr.models.pretrained import (
     INSTALLED_WEIGHTS,
@@ -31,6 +38,11 @@ __all__ = [
     "HEAD_TYPES",
     "INSTALLED_WEIGHTS",
     "AttributeModel",
+    "Attributes",
+    "OutputLayout",
+    "as_schema",
+    "numeric_bins",
+    "output_width",
     "HeadType",
     "InputConfig",
     "ParameterCount",

@@ -28,6 +28,7 @@ from faceattr.models.base import (
     Width,
 )
 from faceattr.models.heads import build_head
+from faceattr.models.outputs import Attributes, output_width
 from faceattr.models.registry import register_model
 
 UNIT_MEAN: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -81,7 +82,7 @@ def build_backbone(arch: str) -> Backbone:
 
 
 def backbone_model(
-    attributes: Sequence[str],
+    attributes: Attributes,
     arch: str,
     head: str,
     input_config: InputConfig,
@@ -90,7 +91,7 @@ def backbone_model(
     """Backbone ``arch`` + head ``head`` with one output per attribute."""
     backbone = build_backbone(arch)
     head_module = build_head(
-        head, backbone.num_features, len(tuple(attributes)), **(head_options or {})
+        head, backbone.num_features, output_width(attributes), **(head_options or {})
     )
     return AttributeModel(
         attributes,
@@ -114,7 +115,7 @@ def rgb_input(
 
 @register_model("backbone")
 def any_backbone(
-    attributes: Sequence[str] = ATTRIBUTES,
+    attributes: Attributes = ATTRIBUTES,
     arch: str = "resnet18",
     head: str = "linear",
     head_options: dict[str, Any] | None = None,
@@ -128,7 +129,7 @@ def any_backbone(
 
 @register_model("resnet50-affact")
 def resnet50_affact(
-    attributes: Sequence[str] = ATTRIBUTES, input_size: InputSize = (224, 224)
+    attributes: Attributes = ATTRIBUTES, input_size: InputSize = (224, 224)
 ) -> AttributeModel:
     """Seed 003's ResNet-51-S / AFFACT network: ResNet-50, one linear 40-way layer, 224x224,
     ImageNet normalisation. (The seed's PyAffact code keeps ResNet's 1000-way layer + ReLU
@@ -138,7 +139,7 @@ def resnet50_affact(
 
 @register_model("resnet152-affact")
 def resnet152_affact(
-    attributes: Sequence[str] = ATTRIBUTES, input_size: InputSize = (224, 224)
+    attributes: Attributes = ATTRIBUTES, input_size: InputSize = (224, 224)
 ) -> AttributeModel:
     """Seed 003's ResNet-153-S: ResNet-152 with the same single linear 40-way layer."""
     return backbone_model(attributes, "resnet152", "linear", rgb_input(input_size))
@@ -146,7 +147,7 @@ def resnet152_affact(
 
 @register_model("resnet50-affact-ext")
 def resnet50_affact_ext(
-    attributes: Sequence[str] = ATTRIBUTES,
+    attributes: Attributes = ATTRIBUTES,
     input_size: InputSize = (224, 224),
     hidden: Width = 40,
     negative_slope: float = 0.01,
@@ -158,7 +159,7 @@ def resnet50_affact_ext(
 
 @register_model("xception-transfer")
 def xception_transfer(
-    attributes: Sequence[str] = ATTRIBUTES,
+    attributes: Attributes = ATTRIBUTES,
     input_size: InputSize = (150, 150),
     dropout: Fraction = 0.2,
 ) -> AttributeModel:
@@ -172,7 +173,7 @@ def xception_transfer(
 
 @register_model("efficientnetv2-multioutput")
 def efficientnetv2_multioutput(
-    attributes: Sequence[str] = ("Male", "Smiling", "Young"),
+    attributes: Attributes = ("Male", "Smiling", "Young"),
     input_size: InputSize = (224, 224),
     dropout: Fraction = 0.2,
     hidden: Width = 128,
@@ -189,7 +190,7 @@ def efficientnetv2_multioutput(
 
 @register_model("resnet50-classweights")
 def resnet50_classweights(
-    attributes: Sequence[str] = ATTRIBUTES,
+    attributes: Attributes = ATTRIBUTES,
     input_size: InputSize = (64, 64),
     dropout: Fraction = 0.3,
     num_features: Width = 512,
@@ -202,7 +203,7 @@ def resnet50_classweights(
 
 @register_model("densenet121-classweights")
 def densenet121_classweights(
-    attributes: Sequence[str] = ATTRIBUTES,
+    attributes: Attributes = ATTRIBUTES,
     input_size: InputSize = (64, 64),
     dropout: Fraction = 0.3,
     num_features: Width = 512,
@@ -214,7 +215,7 @@ def densenet121_classweights(
 
 @register_model("mobilenetv2")
 def mobilenetv2(
-    attributes: Sequence[str] = ATTRIBUTES,
+    attributes: Attributes = ATTRIBUTES,
     input_size: InputSize = (224, 224),
     dropout: Fraction = 0.2,
 ) -> AttributeModel:
@@ -227,7 +228,7 @@ def mobilenetv2(
 
 @register_model("mobilenetv3")
 def mobilenetv3(
-    attributes: Sequence[str] = ATTRIBUTES,
+    attributes: Attributes = ATTRIBUTES,
     input_size: InputSize = (224, 224),
     dropout: Fraction = 0.2,
 ) -> AttributeModel:
@@ -239,7 +240,7 @@ def mobilenetv3(
 
 @register_model("efficientnet-lite0")
 def efficientnet_lite0(
-    attributes: Sequence[str] = ATTRIBUTES,
+    attributes: Attributes = ATTRIBUTES,
     input_size: InputSize = (224, 224),
     dropout: Fraction = 0.2,
 ) -> AttributeModel:

@@ -5,8 +5,13 @@ An :class:`AttributeModel` is a ``backbone`` (image -> embedding ``(N, D)``) fol
 (like timm's ``pretrained_cfg``), and ``model_name`` + ``model_args`` rebuild it through
 :func:`faceattr.models.create_model`, which is what a checkpoint stores.
 
-Two head types exist: ``"sigmoid"`` (logits ``(N, K)``, one independent sigmoid per attribute)
-and ``"softmax2"`` (logits ``(N, K, 2)``, seed 000's 2-way softmax per attribute; class 1: present).
+A model knows its attribute :class:`~faceattr.data.schema.Schema`, kinds included: its outputs are
+one flat vector with a slice per attribute (:class:`~faceattr.models.outputs.OutputLayout`;
+binary: 1 logit, categorical: a logit per class, numeric: a logit per bin), and
+:meth:`AttributeModel.attribute_outputs` turns them into P(present), class probabilities and
+numeric estimates. Two head types exist: ``"sigmoid"`` (that flat vector; for binary attributes
+``(N, K)``, one independent sigmoid per attribute) and ``"softmax2"`` (logits ``(N, K, 2)``, seed
+000's 2-way softmax per attribute, class 1: present; binary attributes only).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from faceattr.data.schema import Schema
+from faceattr.models.outputs import Attributes, OutputLayout, as_schema, binary_logits
 
 HeadType = Literal["sigmoid", "softmax2"]
 HEAD_TYPES: tuple[str, ...] = get_args(HeadType)
@@ -127,22 +132,9 @@ def cpu_batches(images: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 
 def logits_to_probabilities(outputs: torch.Tensor, head_type: str) -> torch.Tensor:
-    """P(attribute present), ``(N, K)``, from a model's raw outputs for its ``head_type``."""
+    """P(attribute present), ``(N, K)``, from a binary-only model's raw outputs for its
+    ``head_type``."""
     return torch.sigmoid(binary_logits(outputs, head_type))
-
-
-def binary_logits(outputs: torch.Tensor, head_type: str) -> torch.Tensor:
-    """One logit per attribute, ``(N, K)``: the outputs themselves for ``"sigmoid"``, and
-    ``z1 - z0`` for ``"softmax2"`` (``softmax([z0, z1])[1] == sigmoid(z1 - z0)`` exactly)."""
-    if head_type == "sigmoid":
-        if outputs.ndim != 2:
-            raise ValueError(f"sigmoid outputs must be (N, K), got {tuple(outputs.shape)}")
-        return outputs
-    if head_type == "softmax2":
-        if outputs.ndim != 3 or outputs.shape[-1] != 2:
-            raise ValueError(f"softmax2 outputs must be (N, K, 2), got {tuple(outputs.shape)}")
-        return outputs[..., 1] - outputs[..., 0]
-    raise ValueError(f"unknown head type {head_type!r}; known: {', '.join(HEAD_TYPES)}")
 
 
 class AttributeModel(nn.Module):
@@ -156,7 +148,7 @@ class AttributeModel(nn.Module):
 
     def __init__(
         self,
-        attributes: Sequence[str],
+        attributes: Attributes,
         input_config: InputConfig,
         backbone: nn.Module,
         head: nn.Module,
@@ -166,13 +158,16 @@ class AttributeModel(nn.Module):
         source_classifier_prefixes: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
-        names = tuple(attributes)
-        if not names:
+        schema = as_schema(attributes)  # SchemaError naming a malformed or repeated name
+        if not len(schema):
             raise ValueError("a model needs at least one attribute")
-        Schema.binary(names)  # SchemaError naming a malformed or repeated name
         if head_type not in HEAD_TYPES:
             raise ValueError(f"unknown head type {head_type!r}; known: {', '.join(HEAD_TYPES)}")
-        self.attributes: tuple[str, ...] = names
+        self.layout = OutputLayout(schema)  # a ValueError for a numeric attribute without range
+        if head_type != "sigmoid" and not self.layout.binary_only:
+            raise ValueError(f"a {head_type!r} head has binary attributes only")
+        self.schema = schema
+        self.attributes: tuple[str, ...] = schema.names
         self.input_config = input_config
         self.backbone = backbone
         self.head = head
@@ -212,8 +207,21 @@ class AttributeModel(nn.Module):
         return (logits[:count] + logits[count:]) / 2, (features[:count] + features[count:]) / 2
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        """P(attribute present) ``(N, K)`` for a normalised batch."""
+        """P(attribute present) ``(N, K)`` for a normalised batch (binary attributes only: see
+        :meth:`attribute_outputs` for the others)."""
+        if not self.layout.binary_only:
+            raise ValueError("probabilities() is for binary attributes; use attribute_outputs()")
         return logits_to_probabilities(self(images), self.head_type)
+
+    def decode(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{attribute: output}`` from raw outputs: P(present) ``(N,)`` for a binary attribute,
+        class probabilities ``(N, C)`` for a categorical one, the expected value ``(N,)`` in its
+        unit for a numeric one."""
+        return self.layout.decode(binary_logits(outputs, self.head_type))
+
+    def attribute_outputs(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-attribute outputs (see :meth:`decode`) of a normalised batch."""
+        return self.decode(self(images))
 
     def train(self, mode: bool = True) -> AttributeModel:
         """Like ``nn.Module.train``, but a frozen backbone stays in eval mode, so its BatchNorm

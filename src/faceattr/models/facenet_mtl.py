@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from faceattr.models.base import AttributeModel, InputConfig, InputSize, KernelSize, Width
+from faceattr.models.outputs import Attributes, as_schema, attribute_width
 from faceattr.models.registry import register_model
 
 FACENET_ATTRIBUTES: tuple[str, ...] = (
@@ -48,6 +49,18 @@ class TwoWayHeads(nn.Module):
         return torch.stack([head(features) for head in self.heads], dim=1)
 
 
+class PerAttributeHeads(nn.Module):
+    """One ``Linear(d, width_k)`` per attribute; outputs concatenated to ``(N, sum_k width_k)``."""
+
+    def __init__(self, in_features: int, widths: Sequence[int]) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(in_features, w) for w in widths)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """The flat per-attribute outputs ``(N, W)``."""
+        return torch.cat([head(features) for head in self.heads], dim=1)
+
+
 def facenet_trunk(
     f1: int, f2: int, d: int, kernel_size: int, input_size: tuple[int, int]
 ) -> nn.Sequential:
@@ -74,27 +87,36 @@ def facenet_trunk(
 
 
 def facenet(
-    attributes: Sequence[str], f1: int, f2: int, d: int, kernel_size: int, input_size: Sequence[int]
+    attributes: Attributes, f1: int, f2: int, d: int, kernel_size: int, input_size: Sequence[int]
 ) -> AttributeModel:
-    """FaceNet for any attribute list and hyperparameters (f1, f2, d)."""
+    """FaceNet for any attribute list and hyperparameters (f1, f2, d): seed 000's 2-way softmax
+    per attribute when all are binary, else one linear head per attribute of its width (a binary
+    attribute's one logit is the 2-way softmax's ``z1 - z0``)."""
     height, width = input_size
     if height < 4 or width < 4:
         raise ValueError(f"FaceNet needs inputs of at least 4x4, got {height}x{width}")
     config = InputConfig(size=(height, width), channels=1, mean=(0.0,), std=(1.0,), grayscale=True)
+    schema = as_schema(attributes)
+    binary = all(a.kind == "binary" for a in schema.attributes)
+    head = (
+        TwoWayHeads(d, len(schema))
+        if binary
+        else PerAttributeHeads(d, [attribute_width(a) for a in schema.attributes])
+    )
     return AttributeModel(
-        attributes,
+        schema,
         config,
         facenet_trunk(f1, f2, d, kernel_size, config.size),
-        TwoWayHeads(d, len(tuple(attributes))),
+        head,
         embedding_dim=d,
-        head_type="softmax2",
+        head_type="softmax2" if binary else "sigmoid",
         fixed_size=True,
     )
 
 
 @register_model("facenet-mtl")
 def facenet_mtl(
-    attributes: Sequence[str] = FACENET_ATTRIBUTES,
+    attributes: Attributes = FACENET_ATTRIBUTES,
     f1: Width = 4,
     f2: Width = 16,
     d: Width = 16,
@@ -107,7 +129,7 @@ def facenet_mtl(
 
 @register_model("facenet-bis")
 def facenet_bis(
-    attributes: Sequence[str] = FACENET_BIS_ATTRIBUTES,
+    attributes: Attributes = FACENET_BIS_ATTRIBUTES,
     f1: Width = 4,
     f2: Width = 16,
     d: Width = 16,

@@ -15,13 +15,14 @@ import inspect
 import json
 import logging
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pydantic
 
 from faceattr.models.base import AttributeModel
+from faceattr.models.outputs import Attributes
 from faceattr.models.pretrained import load_backbone_weights
 from faceattr.validation import one_line
 
@@ -59,6 +60,14 @@ def model_entrypoint(name: str) -> ModelFactory:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise KeyError(f"unknown model {name!r}.{hint} Known: {', '.join(list_models())}")
     return _MODELS[name]
+
+
+def default_attributes(name: str) -> tuple[str, ...]:
+    """The attribute names model ``name`` is built for when given none."""
+    default = inspect.signature(model_entrypoint(name)).parameters["attributes"].default
+    if default is inspect.Parameter.empty:
+        raise TypeError(f"model {name!r} has no default attributes")
+    return tuple(default)
 
 
 TEST_TIME_MIRROR = "test_time_mirror"
@@ -122,11 +131,12 @@ def check_model_args(name: str, kwargs: dict[str, Any]) -> None:
 
 def create_model(
     name: str,
-    attributes: Sequence[str] | None = None,
+    attributes: Attributes | None = None,
     pretrained: str | Path | None = None,
     **kwargs: Any,
 ) -> AttributeModel:
-    """Build model ``name`` for ``attributes`` (default: the model's own, usually all 40).
+    """Build model ``name`` for ``attributes`` (default: the model's own, usually all 40):
+    names of binary attributes, or a :class:`~faceattr.data.schema.Schema` with other kinds.
 
     ``pretrained`` is a LOCAL weights file for the backbone (``.pth``/``.pt``/``.safetensors``)
     or the name of an installed one (see :data:`faceattr.models.pretrained.INSTALLED_WEIGHTS`);

@@ -16,6 +16,7 @@ from torch import nn
 
 from faceattr.attributes import ATTRIBUTES
 from faceattr.models.base import AttributeModel, InputConfig, InputSize, Widths
+from faceattr.models.outputs import Attributes, output_width
 from faceattr.models.registry import register_model
 
 
@@ -47,7 +48,7 @@ def scratch_trunk(
 
 @register_model("scratch-cnn")
 def scratch_cnn(
-    attributes: Sequence[str] = ATTRIBUTES,
+    attributes: Attributes = ATTRIBUTES,
     filters: Widths = (32, 32, 64, 64, 128),
     dense: Widths = (512, 512),
     input_size: InputSize = (150, 150),
@@ -61,7 +62,7 @@ def scratch_cnn(
         attributes,
         config,
         scratch_trunk(filters, dense, config.size),
-        nn.Linear(dense[-1], len(tuple(attributes))),
+        nn.Linear(dense[-1], output_width(attributes)),
         embedding_dim=dense[-1],
         fixed_size=True,
     )

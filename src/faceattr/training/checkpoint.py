@@ -30,6 +30,7 @@ from pydantic import Field, JsonValue
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from faceattr.data.schema import Schema
 from faceattr.models import AttributeModel, HeadType, InputConfig, create_model, list_models
 from faceattr.models.base import IMAGENET_MEAN, IMAGENET_STD, Fraction, InputSize, Normalization
 from faceattr.models.calibration import Calibration
@@ -87,6 +88,9 @@ class ModelFileSchema(pydantic.BaseModel):
         list[Annotated[str, Field(min_length=1, max_length=100)]],
         Field(min_length=1, max_length=MAX_ATTRIBUTES),
     ]
+    schema: (
+        Annotated[list[dict[str, JsonValue]], Field(min_length=1, max_length=MAX_ATTRIBUTES)] | None
+    ) = None
     input_config: InputConfigSchema
     head_type: HeadType
     thresholds: list[Fraction] | None = None
@@ -109,6 +113,13 @@ class ModelFileSchema(pydantic.BaseModel):
         """Arguments the model accepts, within their bounds; one threshold per attribute."""
         if len(set(self.attributes)) != len(self.attributes):
             raise ValueError("attributes: a name is repeated")
+        if self.schema is not None:
+            try:
+                names = Schema.from_json(self.schema).names
+            except (KeyError, TypeError, ValueError) as error:
+                raise ValueError(f"schema: {error}") from None
+            if list(names) != self.attributes:
+                raise ValueError("schema: its names are not the attributes, in order")
         if self.thresholds is not None and len(self.thresholds) != len(self.attributes):
             raise ValueError(
                 f"thresholds: {len(self.thresholds)} for {len(self.attributes)} attributes"
@@ -137,6 +148,20 @@ class ModelDescription:
     metrics: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     epoch: int | None = None
+    schema: Schema | None = None
+    """The attributes with their kinds; None (or a file without one): all binary."""
+
+    def __post_init__(self) -> None:
+        schema = self.schema if self.schema is not None else Schema.binary(self.attributes)
+        if schema.names != tuple(self.attributes):
+            raise ValueError(f"schema {schema.names} does not name attributes {self.attributes}")
+        object.__setattr__(self, "schema", schema)
+
+    @property
+    def kinds(self) -> Schema:
+        """The attribute schema (kinds, classes, ranges), all binary for an old model.json."""
+        assert self.schema is not None  # set by __post_init__
+        return self.schema
 
     @classmethod
     def of(
@@ -155,14 +180,19 @@ class ModelDescription:
             attributes=tuple(model.attributes),
             input_config=model.input_config,
             head_type=model.head_type,
+            schema=model.schema,
             metrics=dict(metrics or {}),
             config=dict(config or {}),
             epoch=epoch,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict, tagged with the format and its version."""
+        """A JSON-ready dict, tagged with the format and its version; ``schema`` only when an
+        attribute is not binary, so a binary model's file is what faceattr always wrote (and
+        what older versions, which refuse unknown keys, read)."""
+        binary = all(a.kind == "binary" for a in self.kinds.attributes)
         return {
+            **({} if binary else {"schema": self.kinds.to_json()}),
             "format": FORMAT,
             "version": VERSION,
             "model_name": self.model_name,
@@ -205,6 +235,7 @@ class ModelDescription:
             attributes=attributes,
             input_config=InputConfig.from_dict(checked.input_config.model_dump()),
             head_type=checked.head_type,
+            schema=None if checked.schema is None else Schema.from_json(checked.schema),
             thresholds=checked.thresholds,
             calibration=calibration,
             metrics=dict(checked.metrics),
@@ -214,7 +245,7 @@ class ModelDescription:
 
     def build(self) -> AttributeModel:
         """A freshly initialised model of this description (through the registry)."""
-        return create_model(self.model_name, self.attributes, **self.model_args)
+        return create_model(self.model_name, self.kinds, **self.model_args)
 
 
 def write_weights(
@@ -378,7 +409,7 @@ def init_from(model: AttributeModel, path: str | Path) -> str:
         raise ModelFileError(
             f"{path}: a {description.model_name} cannot start a {model.model_name}"
         )
-    if description.attributes == model.attributes:
+    if description.kinds == model.schema:
         load_weights(model, state, path)
         return "every weight"
     backbone = {k: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)}

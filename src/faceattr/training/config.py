@@ -203,7 +203,22 @@ class LossConfig:
     """Per-attribute weights; they override the preset's, others weigh 1."""
     reduction: Literal["mean", "sum"] = "mean"
     pos_weight: bool = False
-    """Positive-class weights negatives/positives from the training labels (seed 004)."""
+    """Class weights from the training labels: negatives/positives for each binary attribute
+    (seed 004), scikit-learn's "balanced" ``n / (C n_c)`` for each categorical one."""
+    kind_weights: dict[str, float] = field(default_factory=dict)
+    """A factor on the weights of every attribute of a kind (``binary``, ``categorical``,
+    ``numeric``), e.g. ``{numeric: 0.1}``: a numeric loss (KL + L1 in the attribute's unit) is
+    larger than a cross-entropy. Unnamed kinds weigh 1."""
+    numeric_sigma: float = 2.0
+    """Width, in the attribute's unit, of a numeric label's Gaussian distribution (DLDL)."""
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.kind_weights) - {"binary", "categorical", "numeric"})
+        _require(not unknown, "loss.kind_weights", f"unknown kinds {unknown}")
+        _require(
+            all(w >= 0 for w in self.kind_weights.values()), "loss.kind_weights", "must be >= 0"
+        )
+        _require(self.numeric_sigma > 0, "loss.numeric_sigma", "must be positive")
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """The LightningModule: an :class:`AttributeModel`, its loss, the device-side batch transform and
-the optimiser; validation reports the loss and every attribute's accuracy."""
+the optimiser; validation reports the loss, every binary and categorical attribute's accuracy and
+every numeric attribute's mean absolute error."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from torchmetrics import MeanMetric
-from torchmetrics.classification import MultilabelAccuracy
+from torchmetrics.classification import MulticlassAccuracy, MultilabelAccuracy
 
-from faceattr.models import AttributeModel, logits_to_probabilities
+from faceattr.models import AttributeModel, Attributes, OutputLayout, as_schema, binary_logits
 from faceattr.training.batch import FaceBatch
 from faceattr.training.config import OptimizerConfig
 from faceattr.training.datamodule import FaceDataModule
-from faceattr.training.losses import AttributeLoss, pos_weight_from_labels
+from faceattr.training.losses import AttributeLoss
 from faceattr.training.transform import FaceTransform
 
 
@@ -44,30 +45,72 @@ MISSING_LABEL = -1
 
 
 class AttributeMetrics(torch.nn.Module):
-    """Loss and per-attribute accuracy over an epoch (summed over DDP processes)."""
+    """Loss and per-attribute scores over an epoch (summed over DDP processes): the accuracy of
+    each binary attribute (P >= 0.5) and of each categorical one (the most probable class), the
+    mean absolute error of each numeric one (the expectation, in its unit)."""
 
-    def __init__(self, num_attributes: int) -> None:
+    def __init__(self, attributes: Attributes) -> None:
         super().__init__()
-        self.accuracy = MultilabelAccuracy(
-            num_labels=num_attributes, average="none", ignore_index=MISSING_LABEL
+        self.layout = OutputLayout(as_schema(attributes))
+        self.binary = self.layout.columns("binary")
+        self.categorical = self.layout.columns("categorical")
+        self.numeric = self.layout.columns("numeric")
+        self.accuracy = (
+            MultilabelAccuracy(
+                num_labels=len(self.binary), average="none", ignore_index=MISSING_LABEL
+            )
+            if self.binary
+            else None
         )
+        attributes_ = self.layout.schema.attributes
+        self.class_accuracy = torch.nn.ModuleList(
+            MulticlassAccuracy(
+                len(attributes_[k].classes), average="micro", ignore_index=MISSING_LABEL
+            )
+            for k in self.categorical
+        )
+        self.absolute_error = torch.nn.ModuleList(MeanMetric() for _ in self.numeric)
         self.loss = MeanMetric()
 
-    def update(
-        self, probabilities: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor
-    ) -> None:
-        """Add one batch (NaN targets, missing labels, are left out)."""
-        self.accuracy.update(
-            probabilities, torch.nan_to_num(targets.float(), nan=MISSING_LABEL).int()
-        )
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor) -> None:
+        """Add one batch of flat outputs (see :class:`~faceattr.models.OutputLayout`); NaN
+        targets, missing labels, are left out."""
+        outputs, targets = outputs.float(), targets.float()
+        missing = torch.nan_to_num(targets, nan=MISSING_LABEL)
+        if self.accuracy is not None:
+            probabilities = torch.sigmoid(self.layout.binary_logits(outputs))
+            self.accuracy.update(probabilities, missing[:, self.binary].int())
+        decoded = list(self.layout.decode(outputs).values())
+        for metric, k in zip(self.class_accuracy, self.categorical, strict=True):
+            metric.update(decoded[k], missing[:, k].long())
+        for metric, k in zip(self.absolute_error, self.numeric, strict=True):
+            known = ~torch.isnan(targets[:, k])
+            error = torch.where(known, decoded[k] - missing[:, k], 0.0).abs()
+            metric.update(error, weight=known.float())
         self.loss.update(loss, weight=targets.shape[0])
 
     def compute(self, prefix: str, attributes: tuple[str, ...]) -> dict[str, torch.Tensor]:
-        """``{prefix}/loss``, ``{prefix}/mean_accuracy``, ``{prefix}/acc/<attribute>``; resets."""
-        accuracy = self.accuracy.compute()
-        values = {f"{prefix}/loss": self.loss.compute(), f"{prefix}/mean_accuracy": accuracy.mean()}
-        values.update({f"{prefix}/acc/{name}": accuracy[k] for k, name in enumerate(attributes)})
-        self.accuracy.reset()
+        """``{prefix}/loss``, ``{prefix}/acc/<attribute>`` for binary and categorical attributes,
+        ``{prefix}/mean_accuracy`` (their mean, when there are any), ``{prefix}/mae/<attribute>``
+        for numeric ones; resets."""
+        accuracies: dict[str, torch.Tensor] = {}
+        if self.accuracy is not None:
+            binary = self.accuracy.compute()
+            accuracies.update({attributes[k]: binary[i] for i, k in enumerate(self.binary)})
+            self.accuracy.reset()
+        for metric, k in zip(self.class_accuracy, self.categorical, strict=True):
+            accuracies[attributes[k]] = metric.compute()
+            metric.reset()
+        values = {f"{prefix}/loss": self.loss.compute()}
+        if accuracies:
+            ordered = [accuracies[n] for n in attributes if n in accuracies]
+            values[f"{prefix}/mean_accuracy"] = torch.stack(ordered).mean()
+            values.update(
+                {f"{prefix}/acc/{n}": accuracies[n] for n in attributes if n in accuracies}
+            )
+        for metric, k in zip(self.absolute_error, self.numeric, strict=True):
+            values[f"{prefix}/mae/{attributes[k]}"] = metric.compute()
+            metric.reset()
         self.loss.reset()
         return values
 
@@ -96,8 +139,8 @@ class AttributeModule(pl.LightningModule):
         self.pos_weight_from_train = pos_weight_from_train
         self.compile_model = compile_model
         self.seed = seed
-        self.val_metrics = AttributeMetrics(len(model.attributes))
-        self.test_metrics = AttributeMetrics(len(model.attributes))
+        self.val_metrics = AttributeMetrics(model.schema)
+        self.test_metrics = AttributeMetrics(model.schema)
         self.generator: torch.Generator | None = None
 
     def setup(self, stage: str) -> None:
@@ -106,7 +149,7 @@ class AttributeModule(pl.LightningModule):
             datamodule = getattr(self.trainer, "datamodule", None)
             if not isinstance(datamodule, FaceDataModule):
                 raise TypeError("pos_weight_from_train needs a FaceDataModule")
-            self.loss.pos_weight = pos_weight_from_labels(datamodule.train_labels())
+            self.loss.weights_from_labels(datamodule.train_labels())
         if self.transform.channels_last:
             self.model.to(memory_format=torch.channels_last)
         if self.compile_model:
@@ -150,8 +193,8 @@ class AttributeModule(pl.LightningModule):
     ) -> None:
         images, targets = batch
         outputs = self.model(images)
-        probabilities = logits_to_probabilities(outputs.float(), self.model.head_type)
-        metrics.update(probabilities, targets, self.loss(outputs, targets))
+        flat = binary_logits(outputs.float(), self.model.head_type)
+        metrics.update(flat, targets, self.loss(outputs, targets))
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         """Accumulate validation loss and accuracies."""
@@ -162,14 +205,16 @@ class AttributeModule(pl.LightningModule):
         self._evaluate(batch, self.test_metrics)
 
     def on_validation_epoch_end(self) -> None:
-        """Log ``val/loss``, ``val/mean_accuracy`` and ``val/acc/<attribute>``."""
+        """Log ``val/loss``, ``val/mean_accuracy`` (over binary and categorical attributes),
+        ``val/acc/<attribute>`` and ``val/mae/<numeric attribute>``."""
         values = self.val_metrics.compute("val", self.model.attributes)
         self.log("val/loss", values.pop("val/loss"), prog_bar=True)
-        self.log("val/mean_accuracy", values.pop("val/mean_accuracy"), prog_bar=True)
+        if "val/mean_accuracy" in values:
+            self.log("val/mean_accuracy", values.pop("val/mean_accuracy"), prog_bar=True)
         self.log_dict(values)
 
     def on_test_epoch_end(self) -> None:
-        """Log ``test/loss``, ``test/mean_accuracy`` and ``test/acc/<attribute>``."""
+        """Log the test split's values as :meth:`on_validation_epoch_end` names them."""
         self.log_dict(self.test_metrics.compute("test", self.model.attributes))
 
     def on_train_epoch_end(self) -> None:

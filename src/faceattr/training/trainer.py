@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from faceattr.data.cache import INFO_FILE, CacheInfo
+from faceattr.data.schema import Schema
 from faceattr.geometry.jitter import AffactJitter
 from faceattr.models import AttributeModel, create_model
+from faceattr.models.registry import default_attributes
 from faceattr.training.atomic import atomic_write
 from faceattr.training.callbacks import (
     ExportModel,
@@ -116,13 +118,16 @@ class RunResult:
 
 @dataclass(frozen=True)
 class SplitMetrics:
-    """Loss and accuracies of a model on one split."""
+    """Loss and scores of a model on one split: accuracies of its binary and categorical
+    attributes (``mean_accuracy``: their mean, NaN when there are none), mean absolute errors of
+    its numeric ones."""
 
     split: str
     count: int
     loss: float
     mean_accuracy: float
     accuracy: dict[str, float]
+    mean_absolute_error: dict[str, float] = field(default_factory=dict)
 
 
 def process_rank() -> int:
@@ -157,29 +162,47 @@ def new_run_dir(settings: TrainerConfig) -> Path:
 
 
 def build_model(
-    settings: ModelConfig, attributes: list[str] | None, labelled: Sequence[str] | None = None
+    settings: ModelConfig, attributes: Sequence[str] | None, labelled: Schema | None = None
 ) -> AttributeModel:
-    """The registered model for ``attributes``; None: the model's own list when the dataset
-    labels (``labelled``, its binary attributes) all of it, else the dataset's. Its weights start
+    """The registered model for the attributes :func:`training_schema` picks. Its weights start
     from ``settings.init``'s trained model when given (the backbone only, with a new head, when
     that model learnt other attributes)."""
-    model = create_model(settings.name, attributes, pretrained=settings.pretrained, **settings.args)
-    if attributes is None and labelled is not None and not set(model.attributes) <= set(labelled):
-        model = create_model(
-            settings.name, list(labelled), pretrained=settings.pretrained, **settings.args
-        )
+    schema = training_schema(settings.name, attributes, labelled)
+    model = create_model(settings.name, schema, pretrained=settings.pretrained, **settings.args)
     if settings.init is not None:
         kept = init_from(model, settings.init)
         rank_zero_info(f"{settings.name}: {kept} start from {settings.init}")
     return model
 
 
-def labelled_attributes(data: DataConfig) -> tuple[str, ...]:
-    """The binary attributes the training data labels (the cache's, else the dataset's)."""
+def training_schema(
+    model_name: str, attributes: Sequence[str] | None, labelled: Schema | None
+) -> Schema | None:
+    """What a model learns from data labelling ``labelled`` (None: unknown): ``attributes``,
+    with the kinds the data gives them; with none named, the model's own list when the data
+    labels all of it, followed by the data's categorical and numeric attributes, else all the
+    data labels; None: the model's own list."""
+    if labelled is None:
+        return None if attributes is None else Schema.binary(attributes)
+    if attributes is not None:
+        known = [n for n in attributes if n in labelled]
+        return (
+            labelled.select(attributes)
+            if len(known) == len(attributes)
+            else Schema.binary(attributes)
+        )
+    own = default_attributes(model_name)
+    if not set(own) <= set(labelled.names):
+        return labelled
+    others = [a.name for a in labelled.attributes if a.kind != "binary" and a.name not in own]
+    return labelled.select([*own, *others])
+
+
+def labelled_attributes(data: DataConfig) -> Schema:
+    """The attributes the training data labels, with their kinds (a cache's: binary)."""
     if data.cache is not None and cache_is_ready(Path(data.cache), data):
-        return CacheInfo.read(Path(data.cache) / INFO_FILE).attribute_names
-    schema = data.source().load().schema
-    return tuple(a.name for a in schema.attributes if a.kind == "binary")
+        return Schema.binary(CacheInfo.read(Path(data.cache) / INFO_FILE).attribute_names)
+    return data.source().load().schema
 
 
 def build_loss(settings: LossConfig, model: AttributeModel) -> AttributeLoss:
@@ -187,7 +210,14 @@ def build_loss(settings: LossConfig, model: AttributeModel) -> AttributeLoss:
     (positive-class weights come from the training labels when fitting starts)."""
     weights = task_weight_preset(settings.task_weight_preset) if settings.task_weight_preset else {}
     weights.update(settings.task_weights)
-    return AttributeLoss(model.attributes, model.head_type, weights, reduction=settings.reduction)
+    return AttributeLoss(
+        model.schema,
+        model.head_type,
+        weights,
+        reduction=settings.reduction,
+        kind_weights=settings.kind_weights,
+        sigma=settings.numeric_sigma,
+    )
 
 
 def build_callbacks(
@@ -281,8 +311,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> RunResult:
         save_config(config, run_dir / CONFIG_FILE)  # a resumed run may have changed epochs
     pl.seed_everything(settings.seed, workers=True, verbose=False)
 
-    labelled = labelled_attributes(config.data) if config.data.attributes is None else None
-    model = build_model(config.model, config.data.attributes, labelled)
+    model = build_model(config.model, config.data.attributes, labelled_attributes(config.data))
     gpu = uses_gpu(settings.accelerator)
     channels_last = settings.channels_last if settings.channels_last is not None else gpu
     transform = FaceTransform(
@@ -341,7 +370,7 @@ def evaluate(
     datamodule = FaceDataModule(data, model.attributes, model.input_config.size)
     faces = datamodule.split(split)
     transform = FaceTransform(model.input_config, AffactJitter.off())
-    loss = AttributeLoss(model.attributes, model.head_type)
+    loss = AttributeLoss(model.schema, model.head_type)
     module = AttributeModule(model, loss, transform, OptimizerConfig())
     trainer = pl.Trainer(
         accelerator=accelerator,
@@ -354,11 +383,19 @@ def evaluate(
     (results,) = trainer.test(
         module, dataloaders=datamodule.loader(faces, train=False), verbose=False
     )
-    accuracy = {name: float(results[f"test/acc/{name}"]) for name in model.attributes}
     return SplitMetrics(
         split,
         len(faces.positions),
         float(results["test/loss"]),
-        float(results["test/mean_accuracy"]),
-        accuracy,
+        float(results.get("test/mean_accuracy", float("nan"))),
+        {
+            n: float(results[f"test/acc/{n}"])
+            for n in model.attributes
+            if f"test/acc/{n}" in results
+        },
+        {
+            n: float(results[f"test/mae/{n}"])
+            for n in model.attributes
+            if f"test/mae/{n}" in results
+        },
     )
