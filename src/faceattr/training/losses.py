@@ -211,9 +211,9 @@ class AttributeLoss(nn.Module):
                 f"targets {tuple(targets.shape)} do not match outputs for "
                 f"{len(self.attributes)} attributes {tuple(flat.shape)}"
             )
-        targets = targets.to(flat.dtype)
         if self.layout.binary_only:
-            return self._binary(flat, targets)
+            return self._binary(flat, targets.to(flat.dtype))
+        flat, targets = flat.float(), targets.float()  # class indices and values stay exact
         binary = iter(self._binary(self.layout.binary_logits(flat), targets[:, self.binary]))
         losses = []
         for k, (attribute, logits) in enumerate(
