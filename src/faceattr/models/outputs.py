@@ -42,7 +42,8 @@ def numeric_bins(attribute: Attribute) -> torch.Tensor:
     low, high = attribute.low, attribute.high
     if low is None or high is None or not high > low:
         raise ValueError(
-            f"{attribute.name}: a numeric attribute needs its range (low < high) to be learnt, "
+            f"{attribute.name}: a numeric attribute needs its range (low < high) to be learnt "
+            "(declare low and high, or leave it out with data.attributes), "
             f"got low={low}, high={high}"
         )
     count = int(high - low) + 1
@@ -50,7 +51,7 @@ def numeric_bins(attribute: Attribute) -> torch.Tensor:
         raise ValueError(
             f"{attribute.name}: {low}..{high} spans {count} unit bins (at most {MAX_NUMERIC_BINS})"
         )
-    return float(low) + torch.arange(count, dtype=torch.float32)
+    return float(low) + torch.arange(count, dtype=torch.float32, device="cpu")
 
 
 def attribute_width(attribute: Attribute) -> int:
