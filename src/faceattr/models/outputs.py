@@ -92,7 +92,8 @@ class OutputLayout:
     """Each numeric attribute's bin values."""
 
     def __post_init__(self) -> None:
-        slices, start = [], 0
+        slices: list[slice] = []
+        start = 0
         for attribute in self.schema.attributes:
             width = attribute_width(attribute)
             slices.append(slice(start, start + width))
@@ -136,7 +137,7 @@ class OutputLayout:
     def decode(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{name: output}``: P(present) ``(N,)``, class probabilities ``(N, C)``, or the
         expectation ``(N,)`` in the attribute's unit."""
-        decoded = {}
+        decoded: dict[str, torch.Tensor] = {}
         for attribute, logits in zip(self.schema.attributes, self.split(outputs), strict=True):
             if attribute.kind == "binary":
                 decoded[attribute.name] = torch.sigmoid(logits)
@@ -150,7 +151,7 @@ class OutputLayout:
     def point_estimates(self, outputs: torch.Tensor) -> torch.Tensor:
         """``(N, K)`` in label coordinates: P(present), the most probable class index, or the
         expectation: what the labels of a :class:`~faceattr.data.record.FaceDataset` hold."""
-        columns = []
+        columns: list[torch.Tensor] = []
         for attribute, value in zip(
             self.schema.attributes, self.decode(outputs).values(), strict=True
         ):

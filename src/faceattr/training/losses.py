@@ -215,7 +215,7 @@ class AttributeLoss(nn.Module):
             return self._binary(flat, targets.to(flat.dtype))
         flat, targets = flat.float(), targets.float()  # class indices and values stay exact
         binary = iter(self._binary(self.layout.binary_logits(flat), targets[:, self.binary]))
-        losses = []
+        losses: list[torch.Tensor] = []
         for k, (attribute, logits) in enumerate(
             zip(self.schema.attributes, self.layout.split(flat), strict=True)
         ):

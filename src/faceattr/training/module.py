@@ -80,6 +80,9 @@ class AttributeMetrics(torch.nn.Module):
         if self.accuracy is not None:
             probabilities = torch.sigmoid(self.layout.binary_logits(outputs))
             self.accuracy.update(probabilities, missing[:, self.binary].int())
+        if not (self.categorical or self.numeric):
+            self.loss.update(loss, weight=targets.shape[0])
+            return
         decoded = list(self.layout.decode(outputs).values())
         for metric, k in zip(self.class_accuracy, self.categorical, strict=True):
             metric.update(decoded[k], missing[:, k].long())

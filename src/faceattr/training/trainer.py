@@ -365,8 +365,9 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> RunResult:
 def evaluate(
     model: AttributeModel, data: DataConfig, split: str = "test", accelerator: str = "auto"
 ) -> SplitMetrics:
-    """Loss and per-attribute accuracy of ``model`` on ``split`` of ``data`` (crop as configured,
-    no augmentation), e.g. a model from ``load_checkpoint``."""
+    """Loss and per-attribute accuracy (mean absolute error for numeric attributes) of ``model``
+    on ``split`` of ``data`` (crop as configured, no augmentation), e.g. a model from
+    ``load_checkpoint``."""
     datamodule = FaceDataModule(data, model.attributes, model.input_config.size)
     faces = datamodule.split(split)
     transform = FaceTransform(model.input_config, AffactJitter.off())
