@@ -212,7 +212,7 @@ def test_binary_model_json_is_unchanged_and_old_files_read_as_binary(tmp_path: P
     written = json.loads((tmp_path / "model.json").read_text())
     assert "schema" not in written and model.head_type == "softmax2"
     description = ModelDescription.from_dict(written, "model.json")
-    assert description.kinds == Schema.binary(model.attributes)
+    assert description.attribute_schema == Schema.binary(model.attributes)
     bad = dict(written, schema=[{"name": "Male", "kind": "binary"}])
     with pytest.raises(ModelFileError, match="schema"):
         ModelDescription.from_dict(bad, "model.json")

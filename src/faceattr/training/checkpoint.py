@@ -158,7 +158,7 @@ class ModelDescription:
         object.__setattr__(self, "schema", schema)
 
     @property
-    def kinds(self) -> Schema:
+    def attribute_schema(self) -> Schema:
         """The attribute schema (kinds, classes, ranges), all binary for an old model.json."""
         assert self.schema is not None  # set by __post_init__
         return self.schema
@@ -190,9 +190,9 @@ class ModelDescription:
         """A JSON-ready dict, tagged with the format and its version; ``schema`` only when an
         attribute is not binary, so a binary model's file is what faceattr always wrote (and
         what older versions, which refuse unknown keys, read)."""
-        binary = all(a.kind == "binary" for a in self.kinds.attributes)
+        binary = all(a.kind == "binary" for a in self.attribute_schema.attributes)
         return {
-            **({} if binary else {"schema": self.kinds.to_json()}),
+            **({} if binary else {"schema": self.attribute_schema.to_json()}),
             "format": FORMAT,
             "version": VERSION,
             "model_name": self.model_name,
@@ -245,7 +245,7 @@ class ModelDescription:
 
     def build(self) -> AttributeModel:
         """A freshly initialised model of this description (through the registry)."""
-        return create_model(self.model_name, self.kinds, **self.model_args)
+        return create_model(self.model_name, self.attribute_schema, **self.model_args)
 
 
 def write_weights(
@@ -409,7 +409,7 @@ def init_from(model: AttributeModel, path: str | Path) -> str:
         raise ModelFileError(
             f"{path}: a {description.model_name} cannot start a {model.model_name}"
         )
-    if description.kinds == model.schema:
+    if description.attribute_schema == model.schema:
         load_weights(model, state, path)
         return "every weight"
     backbone = {k: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)}
