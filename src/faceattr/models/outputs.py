@@ -130,8 +130,7 @@ class OutputLayout:
 
     def binary_logits(self, outputs: torch.Tensor) -> torch.Tensor:
         """The logits of the binary attributes, ``(N, K_binary)``, in schema order."""
-        starts = [s.start for a, s in zip(self.schema.attributes, self.slices, strict=True)]
-        columns = [starts[k] for k in self.columns("binary")]
+        columns = [self.slices[k].start for k in self.columns("binary")]
         return outputs if self.binary_only else outputs[:, columns]
 
     def decode(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
