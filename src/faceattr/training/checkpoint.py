@@ -88,9 +88,10 @@ class ModelFileSchema(pydantic.BaseModel):
         list[Annotated[str, Field(min_length=1, max_length=100)]],
         Field(min_length=1, max_length=MAX_ATTRIBUTES),
     ]
-    schema: (
+    attribute_schema: (
         Annotated[list[dict[str, JsonValue]], Field(min_length=1, max_length=MAX_ATTRIBUTES)] | None
-    ) = None
+    ) = Field(default=None, alias="schema")
+    """``schema`` in the file: the attributes with their kinds (absent: all binary)."""
     input_config: InputConfigSchema
     head_type: HeadType
     thresholds: list[Fraction] | None = None
@@ -113,9 +114,9 @@ class ModelFileSchema(pydantic.BaseModel):
         """Arguments the model accepts, within their bounds; one threshold per attribute."""
         if len(set(self.attributes)) != len(self.attributes):
             raise ValueError("attributes: a name is repeated")
-        if self.schema is not None:
+        if self.attribute_schema is not None:
             try:
-                names = Schema.from_json(self.schema).names
+                names = Schema.from_json(self.attribute_schema).names
             except (KeyError, TypeError, ValueError) as error:
                 raise ValueError(f"schema: {error}") from None
             if list(names) != self.attributes:
@@ -235,7 +236,11 @@ class ModelDescription:
             attributes=attributes,
             input_config=InputConfig.from_dict(checked.input_config.model_dump()),
             head_type=checked.head_type,
-            schema=None if checked.schema is None else Schema.from_json(checked.schema),
+            schema=(
+                None
+                if checked.attribute_schema is None
+                else Schema.from_json(checked.attribute_schema)
+            ),
             thresholds=checked.thresholds,
             calibration=calibration,
             metrics=dict(checked.metrics),
