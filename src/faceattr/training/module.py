@@ -84,13 +84,19 @@ class AttributeMetrics(torch.nn.Module):
             self.loss.update(loss, weight=targets.shape[0])
             return
         decoded = list(self.layout.decode(outputs).values())
-        for metric, k in zip(self.class_accuracy, self.categorical, strict=True):
+        for metric, k in zip(self._class_accuracy(), self.categorical, strict=True):
             metric.update(decoded[k], missing[:, k].long())
-        for metric, k in zip(self.absolute_error, self.numeric, strict=True):
+        for mean, k in zip(self._absolute_error(), self.numeric, strict=True):
             known = ~torch.isnan(targets[:, k])
             error = torch.where(known, decoded[k] - missing[:, k], 0.0).abs()
-            metric.update(error, weight=known.float())
+            mean.update(error, weight=known.float())
         self.loss.update(loss, weight=targets.shape[0])
+
+    def _class_accuracy(self) -> list[MulticlassAccuracy]:
+        return [m for m in self.class_accuracy if isinstance(m, MulticlassAccuracy)]
+
+    def _absolute_error(self) -> list[MeanMetric]:
+        return [m for m in self.absolute_error if isinstance(m, MeanMetric)]
 
     def compute(self, prefix: str, attributes: tuple[str, ...]) -> dict[str, torch.Tensor]:
         """``{prefix}/loss``, ``{prefix}/acc/<attribute>`` for binary and categorical attributes,
@@ -101,7 +107,7 @@ class AttributeMetrics(torch.nn.Module):
             binary = self.accuracy.compute()
             accuracies.update({attributes[k]: binary[i] for i, k in enumerate(self.binary)})
             self.accuracy.reset()
-        for metric, k in zip(self.class_accuracy, self.categorical, strict=True):
+        for metric, k in zip(self._class_accuracy(), self.categorical, strict=True):
             accuracies[attributes[k]] = metric.compute()
             metric.reset()
         values = {f"{prefix}/loss": self.loss.compute()}
@@ -111,9 +117,9 @@ class AttributeMetrics(torch.nn.Module):
             values.update(
                 {f"{prefix}/acc/{n}": accuracies[n] for n in attributes if n in accuracies}
             )
-        for metric, k in zip(self.absolute_error, self.numeric, strict=True):
-            values[f"{prefix}/mae/{attributes[k]}"] = metric.compute()
-            metric.reset()
+        for mean, k in zip(self._absolute_error(), self.numeric, strict=True):
+            values[f"{prefix}/mae/{attributes[k]}"] = mean.compute()
+            mean.reset()
         self.loss.reset()
         return values
 
