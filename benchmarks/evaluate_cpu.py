@@ -113,8 +113,9 @@ def measure(name: str, args: argparse.Namespace) -> Timing:
             name="D",
             images=np.load(path, mmap_mode="r"),
             image_ids=np.array([f"{k}.jpg" for k in range(args.images)]),
-            labels=np.zeros((args.images, 40), np.uint8),
+            labels=np.zeros((args.images, len(model.attributes)), np.float32),
             size=size,
+            attributes=tuple(model.attributes),
         )
         runs: dict[str, Callable[[], object]] = {
             "baseline": lambda: baseline_loop(model, protocol, args.batch_size),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceattr.data.loaders import load_dataset
+from faceattr.data.loaders import DatasetSource
 from faceattr.evaluation.calibration import calibration_metrics, fit_calibration
 from faceattr.evaluation.evaluate import ScoringOptions, validation_scores
 from faceattr.models.calibration import METHODS
@@ -34,9 +34,10 @@ def main() -> None:
     model, description = load_checkpoint(path), load_description(path)
     data_config = description.config.get("data", {})
     crop = CropSpec.of_config(data_config, model.input_config.size)
-    data = load_dataset(args.root, image_set=data_config.get("image_set", "align"))
+    source = DatasetSource.of({**data_config, "root": str(args.root)})
+    data = source.load()
     options = ScoringOptions(device="cpu", progress=False)
-    val = validation_scores(model, data, data_config.get("image_set", "align"), crop, options)
+    val = validation_scores(model, source, data, crop, options)
     labels, probabilities, names = val.labels, val.probabilities, val.attributes
     print(f"{description.model_name}: {len(labels):,} val images, protocol A, raw probabilities")
     for split in range(args.splits):

@@ -25,6 +25,8 @@ ImageSet = Literal["align", "wild"]
 """``align``: every image is in CelebA's aligned 178x218 frame (mean landmarks apply);
 ``wild``: photos or crops in any other frame (landmarks come from files or a detector)."""
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+DETECTED_STEMS: tuple[str, str] = ("landmarks", "boxes")
+"""File stems of the landmark and box files the detector writes for every format but CelebA."""
 
 
 class DatasetError(ValueError):
@@ -73,7 +75,7 @@ class FaceDataset:
     files: dict[str, Path] = field(default_factory=dict)
     partition_source: str = "dataset"
     """``dataset`` (a file the dataset ships) or how a generated partition was drawn and saved."""
-    geometry_stems: tuple[str, str] = ("landmarks", "boxes")
+    geometry_stems: tuple[str, str] = DETECTED_STEMS
     """File stems (``.txt``/``.csv``) of the landmark and box files derived for this dataset."""
 
     def __post_init__(self) -> None:

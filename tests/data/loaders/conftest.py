@@ -12,9 +12,14 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def real_sample_path(name: str, marker: str) -> Path | None:
-    """The real sample ``name``: ``$FACEATTR_<NAME>``, or ``../shared/<name>`` beside the repo,
-    when it holds ``marker``."""
-    candidates = [os.environ.get(f"FACEATTR_{name.upper()}"), str(REPO.parent / "shared" / name)]
+    """The real sample ``name``: ``$FACEATTR_<NAME>``, ``../shared/<name>`` beside the repo, or
+    beside the CelebA sample (``$FACEATTR_CELEBA/../<name>``), when it holds ``marker``."""
+    celeba = os.environ.get("FACEATTR_CELEBA")
+    candidates = [
+        os.environ.get(f"FACEATTR_{name.upper()}"),
+        str(REPO.parent / "shared" / name),
+        str(Path(celeba).parent / name) if celeba else None,
+    ]
     for c in candidates:
         if c and (Path(c) / marker).exists():
             return Path(c)

@@ -21,10 +21,9 @@ from faceattr.data.loaders.common import (
     Collector,
     LoadOptions,
     aligned,
-    aligned_geometry,
+    detected_geometry,
     find_annotation,
     isin,
-    read_geometry,
 )
 from faceattr.data.record import FaceDataset
 from faceattr.data.schema import CELEBA_SCHEMA
@@ -109,8 +108,7 @@ def read(root: Path, options: LoadOptions, collector: Collector) -> FaceDataset 
             source = f"none: no {PARTITION_FILE} (pass the CelebA folder in annotation dirs)"
         if ident is not None:
             identity = aligned(originals, ident.image_ids, ident.identity, -1)
-    lm, bx = read_geometry(collector, root, ("landmarks", "boxes"), dirs)
-    landmarks, boxes = aligned_geometry(ids, lm, bx)
+    landmarks, boxes = detected_geometry(collector, root, ids, dirs)
     image_dir = root / IMAGE_DIR
     return FaceDataset(
         format="celebahq",

@@ -24,7 +24,7 @@ from faceattr.data.formats import (
     read_partition,
     write_partition,
 )
-from faceattr.data.record import ImageSet, annotation_cache_dir
+from faceattr.data.record import DETECTED_STEMS, ImageSet, annotation_cache_dir
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -140,6 +140,15 @@ def aligned_geometry(
         else aligned(ids, landmarks.image_ids, landmarks.landmarks, np.nan),
         None if boxes is None else aligned(ids, boxes.image_ids, boxes.boxes, np.nan),
     )
+
+
+def detected_geometry(
+    collector: Collector, root: Path, ids: np.ndarray, annotation_dirs: Sequence[str | Path]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Landmarks and boxes from the detector's files (:data:`DETECTED_STEMS`, ``faceattr data
+    landmarks``) joined onto ``ids``; None where there is no file."""
+    lm, bx = read_geometry(collector, root, DETECTED_STEMS, annotation_dirs)
+    return aligned_geometry(ids, lm, bx)
 
 
 def generated_partition(

@@ -26,10 +26,9 @@ from faceattr.data.loaders import register_loader
 from faceattr.data.loaders.common import (
     Collector,
     LoadOptions,
-    aligned_geometry,
+    detected_geometry,
     generated_partition,
     isin,
-    read_geometry,
 )
 from faceattr.data.record import FaceDataset
 from faceattr.data.schema import Attribute, Schema, SchemaError
@@ -298,8 +297,7 @@ def read(root: Path, options: LoadOptions, collector: Collector) -> FaceDataset 
         return None
     ids = table.image_ids
     partition, source = _partition(root, table, path, options.split_seed)
-    lm, bx = read_geometry(collector, root, ("landmarks", "boxes"), options.annotation_dirs)
-    landmarks, boxes = aligned_geometry(ids, lm, bx)
+    landmarks, boxes = detected_geometry(collector, root, ids, options.annotation_dirs)
     return FaceDataset(
         format="folder",
         root=root,

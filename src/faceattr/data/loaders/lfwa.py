@@ -24,10 +24,9 @@ from faceattr.data.loaders import register_loader
 from faceattr.data.loaders.common import (
     Collector,
     LoadOptions,
-    aligned_geometry,
+    detected_geometry,
     generated_partition,
     isin,
-    read_geometry,
 )
 from faceattr.data.record import FaceDataset
 from faceattr.data.schema import Schema, SchemaError
@@ -155,8 +154,7 @@ def read(root: Path, options: LoadOptions, collector: Collector) -> FaceDataset 
             f"{len(unlabelled):,} images in {image_dir.name}/ have no labels in {LABEL_FILE} "
             f"and are not rows ({examples(unlabelled)})"
         )
-    lm, bx = read_geometry(collector, root, ("landmarks", "boxes"), options.annotation_dirs)
-    landmarks, boxes = aligned_geometry(ids, lm, bx)
+    landmarks, boxes = detected_geometry(collector, root, ids, options.annotation_dirs)
     return FaceDataset(
         format="lfwa",
         root=root,

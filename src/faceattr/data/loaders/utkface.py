@@ -20,9 +20,8 @@ from faceattr.data.loaders import register_loader
 from faceattr.data.loaders.common import (
     Collector,
     LoadOptions,
-    aligned_geometry,
+    detected_geometry,
     generated_partition,
-    read_geometry,
 )
 from faceattr.data.record import FaceDataset
 from faceattr.data.schema import Attribute, Schema
@@ -91,8 +90,7 @@ def read(root: Path, options: LoadOptions, collector: Collector) -> FaceDataset 
         collector.error(f"{image_dir}: no UTKFace image names (<age>_<gender>_<race>_...jpg)")
         return None
     partition, source = generated_partition(root, "utkface", ids, None, SHARES, options.split_seed)
-    lm, bx = read_geometry(collector, root, ("landmarks", "boxes"), options.annotation_dirs)
-    landmarks, boxes = aligned_geometry(ids, lm, bx)
+    landmarks, boxes = detected_geometry(collector, root, ids, options.annotation_dirs)
     return FaceDataset(
         format="utkface",
         root=root,
