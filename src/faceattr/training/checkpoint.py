@@ -401,20 +401,28 @@ BACKBONE_PREFIX = "backbone."
 """The prefix of a model's backbone weights (``AttributeModel.backbone``)."""
 
 
-def init_from(model: AttributeModel, path: str | Path) -> str:
-    """Copy into ``model`` the weights of the trained model at ``path`` (an export folder, a run
-    folder's ``best/``, a ``.ckpt``, or ``"shipped"``: the package's model): the start of a
-    fine-tuning. It must be the same registered network; for the same attributes every weight is
-    copied, for others the backbone only (the head stays freshly initialised). ``input_size`` may
-    differ where the weights do not depend on it. Returns which weights were copied, in words.
+Start = tuple[Path, AttributeModel]
+
+
+def read_start(path: str | Path) -> Start:
+    """The trained model at ``path`` (an export folder, a run folder's ``best/``, a ``.ckpt``, or
+    ``"shipped"``: the package's model), rebuilt and checked, for :func:`init_from`."""
+    resolved = model_path(None if str(path) == "shipped" else path)
+    return resolved, load_checkpoint(resolved)
+
+
+def init_from(model: AttributeModel, start: str | Path | Start) -> str:
+    """Copy into ``model`` the weights of a trained model (a path as :func:`read_start` takes,
+    or what it returned): the start of a fine-tuning. It must be the same registered network;
+    for the same attributes every weight is copied, for others the backbone only (the head stays
+    freshly initialised). ``input_size`` may differ where the weights do not depend on it.
+    Returns which weights were copied, in words.
     """
-    path = model_path(None if str(path) == "shipped" else path)
-    description, state = _read(path)
-    if description.model_name != model.model_name:
-        raise ModelFileError(
-            f"{path}: a {description.model_name} cannot start a {model.model_name}"
-        )
-    if description.attribute_schema == model.schema:
+    path, trained = start if isinstance(start, tuple) else read_start(start)
+    if trained.model_name != model.model_name:
+        raise ModelFileError(f"{path}: a {trained.model_name} cannot start a {model.model_name}")
+    state = trained.state_dict()
+    if trained.schema == model.schema:
         load_weights(model, state, path)
         return "every weight"
     backbone = {k: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)}
@@ -422,7 +430,7 @@ def init_from(model: AttributeModel, path: str | Path) -> str:
     load_weights(model, {**backbone, **head}, path)
     return (
         f"the backbone ({len(backbone)} tensors; a new head for {len(model.attributes)} "
-        f"attributes, not the {len(description.attributes)} it learnt)"
+        f"attributes, not the {len(trained.attributes)} it learnt)"
     )
 
 

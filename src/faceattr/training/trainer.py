@@ -47,7 +47,7 @@ from faceattr.training.callbacks import (
     ReduceLROnPlateauReloadBest,
     SaveLastCheckpoint,
 )
-from faceattr.training.checkpoint import init_from, safe_torch_load
+from faceattr.training.checkpoint import Start, init_from, read_start, safe_torch_load
 from faceattr.training.config import (
     CONFIG_FILE,
     DataConfig,
@@ -162,15 +162,18 @@ def new_run_dir(settings: TrainerConfig) -> Path:
 
 
 def build_model(
-    settings: ModelConfig, attributes: Sequence[str] | None, labelled: Schema | None = None
+    settings: ModelConfig,
+    attributes: Sequence[str] | None,
+    labelled: Schema | None = None,
+    start: Start | None = None,
 ) -> AttributeModel:
     """The registered model for the attributes :func:`training_schema` picks. Its weights start
     from ``settings.init``'s trained model when given (the backbone only, with a new head, when
-    that model learnt other attributes)."""
+    that model learnt other attributes; ``start``: that model already read)."""
     schema = training_schema(settings.name, attributes, labelled)
     model = create_model(settings.name, schema, pretrained=settings.pretrained, **settings.args)
     if settings.init is not None:
-        kept = init_from(model, settings.init)
+        kept = init_from(model, start or settings.init)
         rank_zero_info(f"{settings.name}: {kept} start from {settings.init}")
     return model
 
@@ -311,7 +314,10 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> RunResult:
         save_config(config, run_dir / CONFIG_FILE)  # a resumed run may have changed epochs
     pl.seed_everything(settings.seed, workers=True, verbose=False)
 
-    model = build_model(config.model, config.data.attributes, labelled_attributes(config.data))
+    start = read_start(config.model.init) if config.model.init is not None else None
+    model = build_model(
+        config.model, config.data.attributes, labelled_attributes(config.data), start
+    )
     gpu = uses_gpu(settings.accelerator)
     channels_last = settings.channels_last if settings.channels_last is not None else gpu
     transform = FaceTransform(
