@@ -202,9 +202,9 @@ def training_schema(
 
 
 def labelled_attributes(data: DataConfig) -> Schema:
-    """The attributes the training data labels, with their kinds (a cache's: binary)."""
+    """The attributes the training data labels, with their kinds."""
     if data.cache is not None and cache_is_ready(Path(data.cache), data):
-        return Schema.binary(CacheInfo.read(Path(data.cache) / INFO_FILE).attribute_names)
+        return CacheInfo.read(Path(data.cache) / INFO_FILE).attribute_schema
     return data.source().load().schema
 
 
