@@ -162,6 +162,18 @@ def test_validation_metrics_per_kind() -> None:
     assert "val/acc/age" not in values and "val/mae/hair" not in values
 
 
+def test_validation_metrics_with_a_single_binary_attribute() -> None:
+    schema = SCHEMA.select(["Male", "age"])
+    metrics = AttributeMetrics(schema)
+    outputs = torch.tensor([[0.3, *OUTPUTS[0][4:9]], [0.5, *OUTPUTS[1][4:9]]])
+    metrics.update(outputs, torch.tensor([[1.0, 3.0], [0.0, NAN]]), torch.tensor(1.0))
+    values = metrics.compute("val", schema.names)
+    assert values["val/acc/Male"].item() == 0.5  # 0.3 -> 1 (right), 0.5 -> 1 (wrong)
+    assert values["val/mean_accuracy"].item() == 0.5
+    expected_age = OutputLayout(schema).decode(outputs)["age"][0].item()
+    assert values["val/mae/age"].item() == pytest.approx(abs(expected_age - 3.0), rel=1e-5)
+
+
 def test_the_training_schema_takes_the_kinds_from_the_data() -> None:
     data = Schema(
         (Attribute("Male"), Attribute("race", "categorical", classes=("a", "b")), SCHEMA["age"])

@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from torchmetrics import MeanMetric
-from torchmetrics.classification import MulticlassAccuracy, MultilabelAccuracy
+from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy, MultilabelAccuracy
 
 from faceattr.models import AttributeModel, Attributes, OutputLayout, as_schema, binary_logits
 from faceattr.training.batch import FaceBatch
@@ -55,13 +55,13 @@ class AttributeMetrics(torch.nn.Module):
         self.binary = self.layout.columns("binary")
         self.categorical = self.layout.columns("categorical")
         self.numeric = self.layout.columns("numeric")
-        self.accuracy = (
-            MultilabelAccuracy(
+        self.accuracy: MultilabelAccuracy | BinaryAccuracy | None = None
+        if len(self.binary) > 1:
+            self.accuracy = MultilabelAccuracy(
                 num_labels=len(self.binary), average="none", ignore_index=MISSING_LABEL
             )
-            if self.binary
-            else None
-        )
+        elif self.binary:  # torchmetrics' multilabel metrics need two labels or more
+            self.accuracy = BinaryAccuracy(ignore_index=MISSING_LABEL)
         attributes_ = self.layout.schema.attributes
         self.class_accuracy = torch.nn.ModuleList(
             MulticlassAccuracy(
@@ -79,7 +79,10 @@ class AttributeMetrics(torch.nn.Module):
         missing = torch.nan_to_num(targets, nan=MISSING_LABEL)
         if self.accuracy is not None:
             probabilities = torch.sigmoid(self.layout.binary_logits(outputs))
-            self.accuracy.update(probabilities, missing[:, self.binary].int())
+            labels = missing[:, self.binary].int()
+            if isinstance(self.accuracy, BinaryAccuracy):
+                probabilities, labels = probabilities[:, 0], labels[:, 0]
+            self.accuracy.update(probabilities, labels)
         if not (self.categorical or self.numeric):
             self.loss.update(loss, weight=targets.shape[0])
             return
@@ -104,7 +107,7 @@ class AttributeMetrics(torch.nn.Module):
         for numeric ones; resets."""
         accuracies: dict[str, torch.Tensor] = {}
         if self.accuracy is not None:
-            binary = self.accuracy.compute()
+            binary = self.accuracy.compute().reshape(-1)
             accuracies.update({attributes[k]: binary[i] for i, k in enumerate(self.binary)})
             self.accuracy.reset()
         for metric, k in zip(self._class_accuracy(), self.categorical, strict=True):
