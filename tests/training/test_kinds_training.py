@@ -3,18 +3,16 @@ majority-class and the training mean/median baselines within seconds."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from typer.testing import CliRunner
 
-from faceattr.data.formats import read_attributes, read_identities
+from faceattr.cli import app
 from faceattr.data.loaders import load_dataset
-from faceattr.data.synth.generate import generate_dataset
+from faceattr.data.synth.folder import HAIR_COLOURS
 from faceattr.evaluation.kinds import (
     categorical_baseline,
     categorical_scores,
@@ -29,43 +27,16 @@ from faceattr.training.datamodule import FaceDataModule
 from faceattr.training.trainer import evaluate, train
 from faceattr.training.transform import FaceTransform
 
-HAIR = ("gray", "blond", "black", "brown")
-"""The synthetic renderer's hair colours, in the order it picks the first one set."""
-SCHEMA = [
-    {"name": "hair", "kind": "categorical", "classes": list(HAIR)},
-    {"name": "masculinity", "kind": "numeric", "low": 0, "high": 70, "unit": "points"},
-]
-
 
 @pytest.fixture(scope="module")
 def kinds_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """240 synthetic faces with a categorical ``hair`` (blank where no colour is drawn) and a
-    numeric ``masculinity = 10 + 50 * Male + noise``, declared in ``schema.json``."""
-    synth = tmp_path_factory.mktemp("synth") / "celeba"
-    generate_dataset(synth, 240, seed=0, progress=False)
+    """240 synthetic faces as a user's folder (``faceattr data synth --folder``): the 40 binary
+    attributes, a categorical ``hair_colour`` and a numeric ``age``, declared in schema.json."""
     folder = tmp_path_factory.mktemp("kinds") / "mine"
-    shutil.copytree(synth / "img_align_celeba", folder / "photos")
-    labels = read_attributes(synth / "list_attr_celeba.txt")
-    identity = read_identities(synth / "identity_CelebA.txt")
-
-    def column(name: str) -> np.ndarray:
-        return labels.labels[:, labels.names.index(name)] == 1
-
-    hair = np.full(len(labels.image_ids), "", dtype=object)
-    for name, colour in zip(("Brown", "Black", "Blond", "Gray"), HAIR[::-1], strict=True):
-        hair[column(f"{name}_Hair")] = colour  # the later, the stronger: gray wins as drawn
-    noise = np.random.default_rng(0).normal(0, 2, len(hair))
-    level = np.clip(10 + 50 * column("Male") + noise, 0, 70).round(1)
-    table = pd.DataFrame(
-        {
-            "image": [f"photos/{i}" for i in labels.image_ids],
-            "hair": hair,
-            "masculinity": level,
-            "split": np.where(identity.identity % 4 == 0, "val", "train"),
-        }
+    result = CliRunner().invoke(
+        app, ["data", "synth", str(folder), "--count", "240", "--folder", "--workers", "0"]
     )
-    table.to_csv(folder / "labels.csv", index=False)
-    (folder / "schema.json").write_text(json.dumps(SCHEMA))
+    assert result.exit_code == 0, result.output
     return folder
 
 
@@ -73,11 +44,14 @@ def test_a_tiny_model_beats_the_baselines_on_categorical_and_numeric(
     kinds_folder: Path, tmp_path: Path
 ) -> None:
     data = load_dataset(kinds_folder)
-    assert [a.kind for a in data.schema.attributes] == ["categorical", "numeric"]
+    learnt = ["hair_colour", "age"]
+    schema = data.schema.select(learnt)
+    assert [a.kind for a in schema.attributes] == ["categorical", "numeric"]
     config = load_config(
         "demo_facenet",
         [
             f"data.root={kinds_folder}",
+            "data.attributes=[hair_colour,age]",
             "data.crop=image",
             "data.cache=null",
             "loss.kind_weights={numeric: 0.1}",
@@ -89,23 +63,25 @@ def test_a_tiny_model_beats_the_baselines_on_categorical_and_numeric(
         ],
     )
     run = train(config)
-    assert {"val/acc/hair", "val/mae/masculinity", "val/mean_accuracy"} <= set(run.metrics)
+    assert {"val/acc/hair_colour", "val/mae/age", "val/mean_accuracy"} <= set(run.metrics)
 
     model = load_checkpoint(run.best)
-    assert model.schema == data.schema
+    assert model.schema == schema
     outputs, targets = val_outputs(model, config.data)
     scored = evaluate(model, config.data, split="val", accelerator="cpu")
-    train_labels = data.labels[data.split_indices("train")]
+    train_labels = data.labels[data.split_indices("train")][:, data.schema.columns(learnt)]
 
-    hair = categorical_scores(targets[:, 0], outputs["hair"].argmax(dim=1).numpy(), len(HAIR))
-    majority = categorical_baseline(train_labels[:, 0], targets[:, 0], len(HAIR))
+    classes = len(HAIR_COLOURS)
+    predicted = outputs["hair_colour"].argmax(dim=1).numpy()
+    hair = categorical_scores(targets[:, 0], predicted, classes)
+    majority = categorical_baseline(train_labels[:, 0], targets[:, 0], classes)
     assert hair.accuracy > majority.accuracy + 0.05, (hair, majority)
-    assert scored.accuracy["hair"] == pytest.approx(hair.accuracy, abs=1e-6)
+    assert scored.accuracy["hair_colour"] == pytest.approx(hair.accuracy, abs=1e-6)
 
-    level = numeric_scores(targets[:, 1], outputs["masculinity"].numpy())
+    age = numeric_scores(targets[:, 1], outputs["age"].numpy())
     baselines = numeric_baselines(train_labels[:, 1], targets[:, 1])
-    assert level.mae < 0.8 * min(b.mae for b in baselines.values()), (level, baselines)
-    assert scored.mean_absolute_error["masculinity"] == pytest.approx(level.mae, rel=1e-4)
+    assert age.mae < 0.8 * min(b.mae for b in baselines.values()), (age, baselines)
+    assert scored.mean_absolute_error["age"] == pytest.approx(age.mae, rel=1e-4)
 
 
 def val_outputs(

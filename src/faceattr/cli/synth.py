@@ -17,14 +17,35 @@ def synth(
     workers: int | None = typer.Option(
         None, "--workers", min=0, help="Drawing processes (default: all CPUs; 0 or 1: in-process)."
     ),
+    folder: bool = typer.Option(
+        False,
+        "--folder",
+        help="Write a user's folder instead (photos/ + labels.csv + schema.json): the 40 binary "
+        "attributes plus a numeric age and a categorical hair_colour.",
+    ),
 ) -> None:
     """Draw COUNT faces into a complete CelebA folder: aligned and in-the-wild JPEGs, attributes,
-    partition, identities, both landmark files and face boxes."""
-    from faceattr.data.synth import MINORITY_FLIP_RATE, RENDERED_ATTRIBUTES, generate_dataset
+    partition, identities, both landmark files and face boxes (``--folder``: a folder-format
+    dataset of the aligned faces, with ``age`` and ``hair_colour``)."""
+    import tempfile
 
-    summary = generate_dataset(out, count, seed=seed, workers=workers)
+    from faceattr.data.synth import MINORITY_FLIP_RATE, RENDERED_ATTRIBUTES, generate_dataset
+    from faceattr.data.synth.folder import export_folder
+
+    if not folder:
+        summary = generate_dataset(out, count, seed=seed, workers=workers)
+    else:
+        if out.exists() and any(out.iterdir()):
+            raise typer.BadParameter(f"{out} is not empty: write to a new folder", param_hint="OUT")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".synth-") as celeba:
+            summary = generate_dataset(celeba, count, seed=seed, workers=workers)
+            export_folder(celeba, out, seed=seed, move=True)
     train, val, test = summary.split_counts
-    typer.echo(f"wrote {summary.images:,} aligned + wild images to {summary.root}")
+    if folder:
+        typer.echo(f"wrote {summary.images:,} aligned images, labels.csv and schema.json to {out}")
+    else:
+        typer.echo(f"wrote {summary.images:,} aligned + wild images to {summary.root}")
     typer.echo(
         f"identities: {summary.identities:,}; split train {train:,} / val {val:,} / test {test:,}"
     )
