@@ -19,7 +19,7 @@ stored cache-space landmarks move with the jitter.
 Folder layout (row ``i`` of every array is the same image):
 
 ========================  ====================================================================
-``cache.json``            size, margin, image set, source root, attribute names, counts
+``cache.json``            size, margin, image set, source root, attribute names and kinds, counts
 ``images.npy``            ``(N, S, S, 3)`` uint8 crops (zeros where an image was skipped)
 ``status.npy``            ``(N,)`` uint8: 0 pending, 1 written, 2 skipped (unreadable)
 ``matrices.npy``          ``(N, 2, 3)`` float64 source pixel -> cache pixel
@@ -48,6 +48,7 @@ from torch.utils.data import Dataset, Sampler
 
 from faceattr.data.formats import SPLIT_CODES
 from faceattr.data.record import ImageSet
+from faceattr.data.schema import Schema
 from faceattr.geometry.affine import Size, as_hw, similarity_matrix
 
 CACHE_FORMAT = "faceattr-packed-cache"
@@ -75,6 +76,12 @@ class CacheInfo:
     crop_sources: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
     dataset_format: str = "celeba"
+    schema: list[dict[str, Any]] = field(default_factory=list)
+    """The labels' attributes with their kinds (``Schema.to_json``); empty in older caches."""
+
+    def attribute_schema(self) -> Schema:
+        """The labels' schema (all binary for a cache written before kinds were recorded)."""
+        return Schema.from_json(self.schema) if self.schema else Schema.binary(self.attribute_names)
 
     def to_json(self) -> str:
         """Deterministic JSON (sorted keys, no timestamps) so re-runs write identical files."""
