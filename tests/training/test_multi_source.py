@@ -230,3 +230,30 @@ def test_a_source_teaching_an_unknown_attribute_is_named(synth_root: Path, utk_r
     config = load_config(None, [*two_sources(synth_root, None, utk_root), "model.name=facenet-mtl"])
     with pytest.raises(KeyError, match=r"no source \(celeba, utkface\) teaches attribute 'race'"):
         FaceDataModule(config.data, ("Male", "race"), 36).setup("fit")
+
+
+def test_the_real_celeba_and_utkface_samples_train_together(
+    celeba_root: Path, tmp_path: Path
+) -> None:
+    utkface = celeba_root.parent / "utkface"
+    if not (utkface / "UTKFace").is_dir():
+        pytest.skip(f"real UTKFace sample not found beside the CelebA sample ({utkface})")
+    overrides = [
+        *two_sources(celeba_root, None, utkface),
+        "data.crop=image",  # neither sample ships landmarks: the whole aligned image
+        "data.cache_size=48",
+        "data.limit_train=64",  # of each source
+        "data.limit_val=48",
+        "data.batch_size=16",
+        "model.name=facenet-mtl",
+        "data.attributes=[Male, Smiling, age]",
+        "loss.kind_weights={numeric: 0.1}",
+        "trainer.epochs=1",
+        "trainer.progress=false",
+        f"trainer.output_dir={tmp_path / 'runs'}",
+    ]
+    metrics = train(load_config(None, overrides)).metrics
+    assert {"val/celeba/acc/Smiling", "val/utkface/acc/Male"} <= set(metrics)
+    assert "val/utkface/acc/Smiling" not in metrics
+    assert 0 <= metrics["val/utkface/mae/age"] < 116
+    assert math.isfinite(metrics["val/loss"])
