@@ -230,6 +230,8 @@ def test_a_source_teaching_an_unknown_attribute_is_named(synth_root: Path, utk_r
     config = load_config(None, [*two_sources(synth_root, None, utk_root), "model.name=facenet-mtl"])
     with pytest.raises(KeyError, match=r"no source \(celeba, utkface\) teaches attribute 'race'"):
         FaceDataModule(config.data, ("Male", "race"), 36).setup("fit")
+    with pytest.raises(KeyError, match="source utkface teaches none of Smiling"):
+        FaceDataModule(config.data, ("Smiling",), 36).setup("fit")
 
 
 def test_the_real_celeba_and_utkface_samples_train_together(

@@ -366,6 +366,10 @@ class ScheduleConfig:
     (seed 001), both watching ``monitor``."""
 
     monitor: str = "val/loss"
+    """The metric that picks the best epoch (``best/``) and drives plateaus and early stopping.
+    With several sources (``data.sources``) ``val/loss`` and ``val/mean_accuracy`` are the
+    sources' averaged with their weights, and ``val/<source>/...`` names one source's (e.g.
+    ``val/celeba/mean_accuracy``, ``val/utkface/mae/age``)."""
     monitor_mode: Literal["min", "max"] = "min"
     plateau: bool = False
     plateau_patience: int = 2

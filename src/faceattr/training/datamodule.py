@@ -404,6 +404,9 @@ class FaceDataModule(pl.LightningDataModule):
         if untaught:
             names = ", ".join(s.label() for s in self.sources)
             raise KeyError(f"no source ({names}) teaches attribute {untaught[0]!r}")
+        idle = [s.label() for s, c in zip(self.sources, columns, strict=True) if (c < 0).all()]
+        if idle:
+            raise KeyError(f"source {idle[0]} teaches none of {', '.join(self.attributes)}")
         parts = []
         for index, source in enumerate(self.open_source(i) for i in range(len(self.sources))):
             rows = subset(self._rows(source, name), limit, self.seed)
