@@ -34,6 +34,16 @@ def test_recipe_and_overrides_are_told_apart() -> None:
         ([str(RECIPE), "data.root=/x", "data.batch_sise=3"], "data.batch_sise"),
         ([str(RECIPE), "data.root=/x", "trainer.epochs=ten"], "trainer.epochs"),
         (["missing.yaml", "data.root=/x"], "missing.yaml: no such recipe"),
+        (["multi_source_mobilenetv2"], "set data.sources.0.root="),
+        (
+            ["multi_source_mobilenetv2", *(f"data.sources.{i}.root=/{i}" for i in (0, 1))]
+            + ["data.sources.1.weight=-1"],
+            "data.sources[1].weight: must be positive",
+        ),
+        (
+            ["multi_source_mobilenetv2", *(f"data.sources.{i}.root=/{i}" for i in (0, 1))],
+            "no list_attr_celeba.txt or .csv in /0,",  # data.sources.0.root reached the loader
+        ),
         (["--resume", "/no/run"], "no such recipe"),
         ([str(RECIPE), "--resume", "/no/run"], "give no recipe"),
     ],

@@ -39,10 +39,12 @@ def test_cache_and_decoding_give_the_same_batches(
 def test_prepare_writes_the_cache_once(synth_root: Path, synth_cache: Path, tmp_path: Path) -> None:
     data = DataConfig(root=str(synth_root), cache=str(tmp_path / "cache"), cache_size=32)
     faces = FaceDataModule(data, ATTRIBUTES, (36, 36))
-    assert not cache_is_ready(tmp_path / "cache", data)
+    (source,) = data.source_list()
+    assert not cache_is_ready(source, data)
     faces.prepare_data()
-    assert cache_is_ready(tmp_path / "cache", data)
-    assert not cache_is_ready(synth_cache, data)  # 48 px, not 32
+    assert cache_is_ready(source, data)
+    source.cache = str(synth_cache)
+    assert not cache_is_ready(source, data)  # 48 px, not 32
     faces.setup("fit")
     assert faces.train_labels().shape[1] == 3
     assert len(faces.train_dataloader()) == len(faces.splits["train"].positions) // 64

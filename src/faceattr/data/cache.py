@@ -19,7 +19,7 @@ stored cache-space landmarks move with the jitter.
 Folder layout (row ``i`` of every array is the same image):
 
 ========================  ====================================================================
-``cache.json``            size, margin, image set, source root, attribute schema, counts
+``cache.json``            size, margin, image set, source root, attribute names and kinds, counts
 ``images.npy``            ``(N, S, S, 3)`` uint8 crops (zeros where an image was skipped)
 ``status.npy``            ``(N,)`` uint8: 0 pending, 1 written, 2 skipped (unreadable)
 ``matrices.npy``          ``(N, 2, 3)`` float64 source pixel -> cache pixel
@@ -27,7 +27,7 @@ Folder layout (row ``i`` of every array is the same image):
 ``landmarks.npy``         ``(N, 5, 2)`` float32 landmarks in cache pixels, NaN where unknown
 ``boxes.npy``             ``(N, 4, 2)`` float32 corners of the source box in cache pixels, or NaN
 ``image_ids.npy``         ``(N,)`` unicode image ids
-``labels.npy``            ``(N, K)`` float32 labels (0/1, class index, value), NaN where missing
+``labels.npy``            ``(N, K)`` float32 labels in {0, 1}, NaN where missing
 ``partition.npy``         ``(N,)`` int8: 0 train, 1 val, 2 test, -1 unknown
 ``identity.npy``          ``(N,)`` int32 identities, -1 unknown
 ``skipped.tsv``           ``row<TAB>image_id<TAB>reason`` of every image that was not decodable
@@ -76,15 +76,12 @@ class CacheInfo:
     crop_sources: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
     dataset_format: str = "celeba"
-    schema: tuple[dict[str, Any], ...] = ()
-    """The attributes with their kinds (``Schema.to_json``); empty: ``attribute_names``, binary."""
+    schema: list[dict[str, Any]] = field(default_factory=list)
+    """The labels' attributes with their kinds (``Schema.to_json``); empty in older caches."""
 
-    @property
     def attribute_schema(self) -> Schema:
-        """The cached labels' attributes, with their kinds."""
-        if self.schema:
-            return Schema.from_json(list(self.schema))
-        return Schema.binary(self.attribute_names)
+        """The labels' schema (all binary for a cache written before kinds were recorded)."""
+        return Schema.from_json(self.schema) if self.schema else Schema.binary(self.attribute_names)
 
     def to_json(self) -> str:
         """Deterministic JSON (sorted keys, no timestamps) so re-runs write identical files."""
@@ -92,7 +89,6 @@ class CacheInfo:
         payload.update(self.__dict__)
         payload["splits"] = list(self.splits)
         payload["attribute_names"] = list(self.attribute_names)
-        payload["schema"] = list(self.schema)
         return json.dumps(payload, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -109,7 +105,6 @@ class CacheInfo:
         fields = {k: payload[k] for k in cls.__dataclass_fields__ if k in payload}
         fields["splits"] = tuple(fields["splits"])
         fields["attribute_names"] = tuple(fields["attribute_names"])
-        fields["schema"] = tuple(fields.get("schema", ()))
         return cls(**fields)
 
 

@@ -178,7 +178,7 @@ def prepare_cache(
         dataset_format=data.format,
         splits=tuple(splits),
         attribute_names=tuple(data.attribute_names),
-        schema=tuple(data.schema.to_json()),
+        schema=data.schema.to_json(),
         complete=False,
     )
     out.mkdir(parents=True, exist_ok=True)

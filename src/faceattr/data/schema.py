@@ -49,6 +49,15 @@ class Attribute:
         if self.kind == "categorical" and len(self.classes) < 2:
             raise SchemaError(f"{self.name}: a categorical attribute needs at least two classes")
 
+    def declaration(self) -> str:
+        """What the attribute is, in words: ``binary``, ``categorical (a, b)``,
+        ``numeric 0..116 years``."""
+        if self.kind == "categorical":
+            return f"categorical ({', '.join(self.classes)})"
+        if self.kind == "numeric":
+            return f"numeric {self.low}..{self.high} {self.unit}".rstrip()
+        return self.kind
+
     def to_json(self) -> dict[str, Any]:
         """The attribute as a JSON object (only the fields its kind uses)."""
         out: dict[str, Any] = {"name": self.name, "kind": self.kind}
@@ -141,3 +150,20 @@ def shared_names(
     order; ``aliases`` maps a dataset name to the model's name for renamed attributes."""
     renamed = {aliases.get(n, n) if aliases else n: n for n in data}
     return {name: renamed[name] for name in model if name in renamed}
+
+
+def union_schema(schemas: Mapping[str, Schema]) -> Schema:
+    """The attributes of several datasets (``{source name: its schema}``) aligned by name, in the
+    order first seen: CelebA's ``Male`` and UTKFace's ``Male`` are one attribute. An attribute two
+    sources declare differently (kind, classes, range or unit) is a :class:`SchemaError` naming
+    both."""
+    seen: dict[str, tuple[str, Attribute]] = {}
+    for source, schema in schemas.items():
+        for attribute in schema.attributes:
+            first, declared = seen.setdefault(attribute.name, (source, attribute))
+            if declared != attribute:
+                raise SchemaError(
+                    f"attribute {attribute.name!r}: {first} declares it "
+                    f"{declared.declaration()}, {source} {attribute.declaration()}"
+                )
+    return Schema(tuple(attribute for _, attribute in seen.values()))

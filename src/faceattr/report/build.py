@@ -64,10 +64,12 @@ class ReportEntry:
 
     @property
     def data_root(self) -> Path | None:
-        """The dataset evaluated on (or trained on, without an evaluation)."""
+        """The dataset evaluated on (or trained on, without an evaluation; None for a run of
+        several datasets)."""
         if self.evaluation is not None:
             return self.evaluation.data_root
-        return Path(self.run.config.data.root) if self.run and self.run.config else None
+        root = self.run.config.data.root if self.run and self.run.config else None
+        return Path(root) if root is not None else None
 
     @property
     def source(self) -> Path:

@@ -5,7 +5,7 @@ Training (``datamodule``), evaluation and the predictor share them; nothing here
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,17 @@ class FaceBatch:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    @classmethod
+    def cat(cls, batches: Sequence[FaceBatch]) -> FaceBatch:
+        """The faces of ``batches`` in one batch, in that order."""
+        if len(batches) == 1:
+            return batches[0]
+        return cls(
+            torch.cat([b.images for b in batches]),
+            torch.cat([b.crops for b in batches]),
+            torch.cat([b.labels for b in batches]),
+        )
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> FaceBatch:
         """The same batch on ``device``."""

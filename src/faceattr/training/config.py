@@ -10,6 +10,8 @@ that names the key. The resolved configuration is written into every run folder:
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from faceattr.data.loaders import DatasetSource, list_formats
 from faceattr.data.record import SPLITS
+from faceattr.data.schema import NAME_PATTERN
 from faceattr.defaults import DEFAULT_MARGIN, DEFAULT_SIZE
 from faceattr.geometry.jitter import AffactJitter
 
@@ -38,12 +41,96 @@ def _require(condition: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key}: {message}")
 
 
+def _default(cls: type, name: str) -> Any:
+    """The default value of dataclass ``cls``'s field ``name``."""
+    found = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if found.default_factory is not dataclasses.MISSING:
+        return found.default_factory()
+    return found.default
+
+
 @dataclass
-class DataConfig:
-    """Where the images come from and how a face is cut out of them."""
+class SourceConfig:
+    """One dataset of a run that learns from several (``data.sources``); the keys it shares with
+    :class:`DataConfig` mean what they mean there."""
 
     root: str = MISSING
-    """The dataset folder (any registered format: ``faceattr.data.loaders``)."""
+    """The dataset folder (any registered format)."""
+    name: str | None = None
+    """Names the source's validation metrics (``val/<name>/...``); None: ``format`` when given,
+    else the root folder's name. Letters, digits and underscores."""
+    format: str | None = None
+    image_set: Literal["align", "wild"] = "align"
+    annotations: list[str] = field(default_factory=list)
+    split_seed: int = 0
+    cache: str | None = None
+    """This source's packed cache folder (written first when incomplete); None: decode its JPEGs.
+    Sources may differ: one cached, one decoded."""
+    weight: float = 1.0
+    """Its share of every training epoch: ``weight / sum of the weights`` of the epoch's images
+    (an epoch has as many images as the sources' training splits together), repeating or
+    subsampling its images as that share asks."""
+    attributes: list[str] | None = None
+    """The attributes this source teaches; None: all it labels (the others are missing, NaN)."""
+
+    def dataset(self) -> DatasetSource:
+        """Where the dataset is and how to read it."""
+        return DatasetSource(
+            Path(self.root).expanduser(),
+            self.format,
+            self.image_set,
+            tuple(Path(p) for p in self.annotations),
+            self.split_seed,
+        )
+
+    def label(self) -> str:
+        """The source's name in metric keys and messages."""
+        return self.name or self.format or Path(self.root).expanduser().name
+
+    def check(self, key: str, named: bool) -> None:
+        """Raise :class:`ConfigError` naming ``key`` (``data.sources[i]``) and the bad field;
+        ``named``: the source's name keys metrics (a run of several sources)."""
+        _require(
+            self.format is None or self.format in list_formats(),
+            f"{key}.format",
+            f"unknown format {self.format!r}; known: {', '.join(list_formats())}",
+        )
+        _require(self.weight > 0, f"{key}.weight", f"must be positive, got {self.weight}")
+        _require(
+            self.attributes is None or len(self.attributes) > 0,
+            f"{key}.attributes",
+            "must name some attributes (null: all the source labels)",
+        )
+        _require(
+            not named
+            or (
+                bool(NAME_PATTERN.match(self.label())) and self.label() not in RESERVED_SOURCE_NAMES
+            ),
+            f"{key}.name",
+            f"{self.label()!r} cannot name metrics (letters, digits and underscores, not one of "
+            f"{', '.join(RESERVED_SOURCE_NAMES)}): set {key}.name",
+        )
+
+
+RESERVED_SOURCE_NAMES = ("acc", "mae", "loss", "mean_accuracy")
+"""Names a source cannot take: ``val/<name>/...`` would read as a single-source metric."""
+SINGLE_SOURCE_KEYS = ("root", "format", "image_set", "annotations", "split_seed", "cache")
+"""The ``data`` keys that describe the one dataset of a run without ``data.sources``."""
+
+
+@dataclass
+class DataConfig:
+    """Where the images come from and how a face is cut out of them: one dataset (``root`` and
+    its keys) or several (``sources``)."""
+
+    root: str | None = None
+    """The dataset folder (any registered format: ``faceattr.data.loaders``); required unless
+    ``sources`` lists the datasets."""
+    sources: list[SourceConfig] = field(default_factory=list)
+    """Several datasets in one run, each with its own root, format, cache, sampling weight and
+    attributes (``SourceConfig``); the model learns the union of their attributes, aligned by
+    name, and each image teaches only what its source labels. Override one key of a recipe's
+    source as ``data.sources.0.root=PATH``."""
     format: str | None = None
     """The dataset's format (celeba, celebahq, lfwa, utkface, folder); None: detected."""
     image_set: Literal["align", "wild"] = "align"
@@ -75,7 +162,7 @@ class DataConfig:
     workers: int = 0
     """DataLoader worker processes (0: load in the training process)."""
     limit_train: int | None = None
-    """Train on a seeded random subset of this many training images."""
+    """Train on a seeded random subset of this many training images (of each source)."""
     limit_val: int | None = None
     val_split: Literal["train", "val", "test"] = "val"
     folds: int | None = None
@@ -88,22 +175,29 @@ class DataConfig:
     fold_seed: int = 0
     """Seed of the fold assignment (the same for every fold of one cross-validation)."""
 
-    def source(self) -> DatasetSource:
-        """Where the dataset is and how to read it."""
-        return DatasetSource(
-            Path(self.root).expanduser(),
-            self.format,
-            self.image_set,
-            tuple(Path(p) for p in self.annotations),
-            self.split_seed,
-        )
+    def source_list(self) -> list[SourceConfig]:
+        """The datasets of the run: ``sources``, or the one ``root`` and its keys describe."""
+        if self.sources:
+            return list(self.sources)
+        if self.root is None:
+            raise ConfigError("data.root: missing value (set data.root=... or list data.sources)")
+        return [
+            SourceConfig(
+                root=self.root,
+                format=self.format,
+                image_set=self.image_set,
+                annotations=list(self.annotations),
+                split_seed=self.split_seed,
+                cache=self.cache,
+            )
+        ]
 
     def __post_init__(self) -> None:
-        _require(
-            self.format is None or self.format in list_formats(),
-            "data.format",
-            f"unknown format {self.format!r}; known: {', '.join(list_formats())}",
-        )
+        if self.root is not None or self.sources:  # TrainConfig requires one of them
+            for i, source in enumerate(self.source_list()):
+                named = len(self.sources) > 1
+                source.check(f"data.sources[{i}]" if self.sources else "data", named)
+        self._check_sources()
         _require(self.cache_size > 0, "data.cache_size", f"must be positive, got {self.cache_size}")
         _require(self.cache_margin > 0, "data.cache_margin", "must be positive")
         _require(self.box_scale > 0, "data.box_scale", "must be positive")
@@ -118,6 +212,26 @@ class DataConfig:
             "mean landmarks only fit the aligned image set (data.image_set=align)",
         )
         self._check_folds()
+
+    def _check_sources(self) -> None:
+        if not self.sources:
+            return
+        for key in SINGLE_SOURCE_KEYS:
+            _require(
+                getattr(self, key) == _default(DataConfig, key),
+                f"data.{key}",
+                f"set it per source (data.sources[i].{key}) when data.sources lists the datasets",
+            )
+        labels = [s.label() for s in self.sources]
+        for i, label in enumerate(labels):
+            _require(
+                label not in labels[:i],
+                f"data.sources[{i}].name",
+                f"{label!r} names an earlier source too: give each source its own name",
+            )
+        _require(
+            self.folds is None, "data.folds", "cross-validation reads one dataset, not sources"
+        )
 
     def _check_folds(self) -> None:
         if self.folds is None:
@@ -252,6 +366,10 @@ class ScheduleConfig:
     (seed 001), both watching ``monitor``."""
 
     monitor: str = "val/loss"
+    """The metric that picks the best epoch (``best/``) and drives plateaus and early stopping.
+    With several sources (``data.sources``) ``val/loss`` and ``val/mean_accuracy`` are the
+    sources' averaged with their weights, and ``val/<source>/...`` names one source's (e.g.
+    ``val/celeba/mean_accuracy``, ``val/utkface/mae/age``)."""
     monitor_mode: Literal["min", "max"] = "min"
     plateau: bool = False
     plateau_patience: int = 2
@@ -329,6 +447,7 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:
+        self.data.source_list()  # data.root or data.sources
         _require(
             self.optimizer.freeze_epochs == 0
             or self.model.pretrained is not None
@@ -396,7 +515,8 @@ def resolve_recipe(recipe: str | Path) -> Path:
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
     """The recipe at ``path`` (a file or a packaged recipe name; None: the defaults) with
-    ``key=value`` overrides merged on top."""
+    ``key=value`` overrides applied on top; a key reaches into a list by index
+    (``data.sources.1.root=PATH``)."""
     layers = [OmegaConf.structured(TrainConfig)]
     if path is not None:
         path = resolve_recipe(path)
@@ -404,22 +524,27 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Train
     bad = [item for item in overrides if "=" not in item]
     if bad:
         raise ConfigError(f"overrides must look like key=value, got {bad[0]!r}")
-    try:
-        layers.append(OmegaConf.from_dotlist(list(overrides)))
-    except OmegaConfBaseException as error:
-        raise _omegaconf_error(error, "overrides", None) from None
     source = str(path) if path is not None else "config"
     try:
         merged = OmegaConf.merge(*layers)
     except OmegaConfBaseException as error:
         raise _omegaconf_error(error, source, Path(path) if path is not None else None) from None
     # A recipe's ??? over an optional field is lost in the merge (it keeps None): look at both.
-    unset = OmegaConf.missing_keys(merged) | OmegaConf.missing_keys(OmegaConf.merge(*layers[1:]))
+    recipe = layers[-1] if path is not None else OmegaConf.create()
+    try:
+        merged.merge_with_dotlist(list(overrides))
+        recipe.merge_with_dotlist(list(overrides))
+    except OmegaConfBaseException as error:
+        raise _omegaconf_error(error, "overrides", None) from None
+    unset = OmegaConf.missing_keys(merged) | OmegaConf.missing_keys(recipe)
+    if merged.data.sources:
+        unset.discard("data.root")  # the sources name the datasets
     missing = sorted(unset)
     if missing:
         line = key_line(Path(path), missing[0]) if path is not None else None
         where = f"{source}:{line}" if line else source
-        raise ConfigError(f"{where}: {missing[0]}: missing value (set {missing[0]}=...)")
+        dotted = re.sub(r"\[(\d+)\]", r".\1", missing[0])
+        raise ConfigError(f"{where}: {missing[0]}: missing value (set {dotted}=...)")
     try:
         config = OmegaConf.to_object(merged)
     except OmegaConfBaseException as error:

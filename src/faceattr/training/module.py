@@ -1,9 +1,11 @@
 """The LightningModule: an :class:`AttributeModel`, its loss, the device-side batch transform and
 the optimiser; validation reports the loss, every binary and categorical attribute's accuracy and
-every numeric attribute's mean absolute error."""
+every numeric attribute's mean absolute error, source by source when there are several."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import lightning.pytorch as pl
@@ -49,9 +51,11 @@ class AttributeMetrics(torch.nn.Module):
     each binary attribute (P >= 0.5) and of each categorical one (the most probable class), the
     mean absolute error of each numeric one (the expectation, in its unit)."""
 
-    def __init__(self, attributes: Attributes) -> None:
+    def __init__(self, attributes: Attributes, reported: Collection[str] | None = None) -> None:
         super().__init__()
         self.layout = OutputLayout(as_schema(attributes))
+        self.reported = set(self.layout.schema.names if reported is None else reported)
+        """The attributes :meth:`compute` reports (a source's labelled ones)."""
         self.binary = self.layout.columns("binary")
         self.categorical = self.layout.columns("categorical")
         self.numeric = self.layout.columns("numeric")
@@ -104,15 +108,17 @@ class AttributeMetrics(torch.nn.Module):
     def compute(self, prefix: str, attributes: tuple[str, ...]) -> dict[str, torch.Tensor]:
         """``{prefix}/loss``, ``{prefix}/acc/<attribute>`` for binary and categorical attributes,
         ``{prefix}/mean_accuracy`` (their mean, when there are any), ``{prefix}/mae/<attribute>``
-        for numeric ones; resets."""
+        for numeric ones, of the reported attributes; resets."""
         accuracies: dict[str, torch.Tensor] = {}
         if self.accuracy is not None:
             binary = self.accuracy.compute().reshape(-1)
             accuracies.update({attributes[k]: binary[i] for i, k in enumerate(self.binary)})
             self.accuracy.reset()
         for metric, k in zip(self._class_accuracy(), self.categorical, strict=True):
-            accuracies[attributes[k]] = metric.compute()
+            if attributes[k] in self.reported:
+                accuracies[attributes[k]] = metric.compute()
             metric.reset()
+        accuracies = {n: v for n, v in accuracies.items() if n in self.reported}
         values = {f"{prefix}/loss": self.loss.compute()}
         if accuracies:
             ordered = [accuracies[n] for n in attributes if n in accuracies]
@@ -121,16 +127,31 @@ class AttributeMetrics(torch.nn.Module):
                 {f"{prefix}/acc/{n}": accuracies[n] for n in attributes if n in accuracies}
             )
         for mean, k in zip(self._absolute_error(), self.numeric, strict=True):
-            values[f"{prefix}/mae/{attributes[k]}"] = mean.compute()
+            if attributes[k] in self.reported:
+                values[f"{prefix}/mae/{attributes[k]}"] = mean.compute()
             mean.reset()
         self.loss.reset()
         return values
 
 
+@dataclass(frozen=True)
+class ValidationSource:
+    """One source of a multi-source run, as validation reports it."""
+
+    name: str
+    """The metrics' prefix: ``val/<name>/loss``, ``val/<name>/acc/Male``, ..."""
+    share: float
+    """Its share of the training images (its weight over the sum of the weights)."""
+    attributes: tuple[str, ...]
+    """The model's attributes it labels (the only ones reported for it)."""
+
+
 class AttributeModule(pl.LightningModule):
     """Trains ``model`` with ``loss``; ``transform`` makes its inputs on the device.
     ``pos_weight_from_train`` sets the loss's positive-class weights from the datamodule's
-    training labels (seed 004) when fitting starts."""
+    training labels (seed 004) when fitting starts. With ``sources`` (a multi-source run),
+    validation loader ``i`` holds source ``i``'s images: each is reported under its name, and
+    ``val/loss`` and ``val/mean_accuracy`` weigh the sources' by their shares."""
 
     def __init__(
         self,
@@ -142,6 +163,7 @@ class AttributeModule(pl.LightningModule):
         pos_weight_from_train: bool = False,
         compile_model: bool = False,
         seed: int = 0,
+        sources: Sequence[ValidationSource] = (),
     ) -> None:
         super().__init__()
         self.model = model
@@ -151,7 +173,11 @@ class AttributeModule(pl.LightningModule):
         self.pos_weight_from_train = pos_weight_from_train
         self.compile_model = compile_model
         self.seed = seed
-        self.val_metrics = AttributeMetrics(model.schema)
+        self.sources = tuple(sources)
+        self.val_metrics = torch.nn.ModuleList(
+            [AttributeMetrics(model.schema, s.attributes) for s in sources]
+            or [AttributeMetrics(model.schema)]
+        )
         self.test_metrics = AttributeMetrics(model.schema)
         self.generator: torch.Generator | None = None
 
@@ -208,9 +234,13 @@ class AttributeModule(pl.LightningModule):
         flat = binary_logits(outputs.float(), self.model.head_type)
         metrics.update(flat, targets, self.loss(outputs, targets))
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        """Accumulate validation loss and accuracies."""
-        self._evaluate(batch, self.val_metrics)
+    def validation_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        """Accumulate validation loss and accuracies (of source ``dataloader_idx``)."""
+        metrics = self.val_metrics[dataloader_idx]
+        assert isinstance(metrics, AttributeMetrics)
+        self._evaluate(batch, metrics)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         """Accumulate test loss and accuracies."""
@@ -218,12 +248,34 @@ class AttributeModule(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         """Log ``val/loss``, ``val/mean_accuracy`` (over binary and categorical attributes),
-        ``val/acc/<attribute>`` and ``val/mae/<numeric attribute>``."""
-        values = self.val_metrics.compute("val", self.model.attributes)
+        ``val/acc/<attribute>`` and ``val/mae/<numeric attribute>``; with several sources, each
+        source's as ``val/<source>/...`` and, overall, ``val/loss`` and ``val/mean_accuracy``
+        as the sources' averaged with their training shares (sources without accuracies left
+        out of the latter, the others' shares renormalised)."""
+        metrics = [m for m in self.val_metrics if isinstance(m, AttributeMetrics)]
+        if not self.sources:
+            values = metrics[0].compute("val", self.model.attributes)
+        else:
+            values = {}
+            for source, source_metrics in zip(self.sources, metrics, strict=True):
+                values.update(source_metrics.compute(f"val/{source.name}", self.model.attributes))
+            values["val/loss"] = self._weighted(values, "loss")
+            if any(f"val/{s.name}/mean_accuracy" in values for s in self.sources):
+                values["val/mean_accuracy"] = self._weighted(values, "mean_accuracy")
         self.log("val/loss", values.pop("val/loss"), prog_bar=True)
         if "val/mean_accuracy" in values:
             self.log("val/mean_accuracy", values.pop("val/mean_accuracy"), prog_bar=True)
         self.log_dict(values)
+
+    def _weighted(self, values: dict[str, torch.Tensor], metric: str) -> torch.Tensor:
+        """The sources' ``val/<source>/<metric>`` averaged with their shares."""
+        pairs = [
+            (source.share, values[f"val/{source.name}/{metric}"])
+            for source in self.sources
+            if f"val/{source.name}/{metric}" in values
+        ]
+        total = sum(share for share, _ in pairs)
+        return torch.stack([share / total * value for share, value in pairs]).sum()
 
     def on_test_epoch_end(self) -> None:
         """Log the test split's values as :meth:`on_validation_epoch_end` names them."""

@@ -34,8 +34,7 @@ from lightning.pytorch.callbacks import EarlyStopping, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
-from faceattr.data.cache import INFO_FILE, CacheInfo
-from faceattr.data.schema import Schema
+from faceattr.data.schema import Schema, union_schema
 from faceattr.geometry.jitter import AffactJitter
 from faceattr.models import AttributeModel, create_model
 from faceattr.models.registry import default_attributes
@@ -60,10 +59,10 @@ from faceattr.training.config import (
     config_to_dict,
     save_config,
 )
-from faceattr.training.datamodule import FaceDataModule, cache_is_ready
+from faceattr.training.datamodule import FaceDataModule, source_schema
 from faceattr.training.environment import write_environment
 from faceattr.training.losses import AttributeLoss, task_weight_preset
-from faceattr.training.module import AttributeModule
+from faceattr.training.module import AttributeModule, ValidationSource
 from faceattr.training.transform import FaceTransform
 
 RUN_DIR_ENV = "FACEATTR_RUN_DIR"
@@ -201,11 +200,35 @@ def training_schema(
     return labelled.select([*own, *others])
 
 
-def labelled_attributes(data: DataConfig) -> Schema:
-    """The attributes the training data labels, with their kinds."""
-    if data.cache is not None and cache_is_ready(Path(data.cache), data):
-        return CacheInfo.read(Path(data.cache) / INFO_FILE).attribute_schema
-    return data.source().load().schema
+def source_schemas(data: DataConfig) -> list[Schema]:
+    """What each source of ``data`` teaches, with the kinds."""
+    return [source_schema(source, data) for source in data.source_list()]
+
+
+def labelled_attributes(data: DataConfig, schemas: Sequence[Schema]) -> Schema:
+    """The attributes the training data labels (``schemas``: its sources'), with their kinds:
+    the union aligned by name (:func:`~faceattr.data.schema.union_schema`)."""
+    return union_schema(
+        {s.label(): schema for s, schema in zip(data.source_list(), schemas, strict=True)}
+    )
+
+
+def validation_sources(
+    data: DataConfig, schemas: Sequence[Schema], attributes: Sequence[str]
+) -> list[ValidationSource]:
+    """Each source of a multi-source run as validation reports it (none for a single source):
+    its name, its share of the training images and which of ``attributes`` it teaches
+    (``schemas``: the sources')."""
+    sources = data.source_list()
+    if len(sources) == 1:
+        return []
+    total = sum(source.weight for source in sources)
+    return [
+        ValidationSource(
+            source.label(), source.weight / total, tuple(a for a in attributes if a in schema)
+        )
+        for source, schema in zip(sources, schemas, strict=True)
+    ]
 
 
 def build_loss(settings: LossConfig, model: AttributeModel) -> AttributeLoss:
@@ -315,9 +338,9 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> RunResult:
     pl.seed_everything(settings.seed, workers=True, verbose=False)
 
     start = read_start(config.model.init) if config.model.init is not None else None
-    model = build_model(
-        config.model, config.data.attributes, labelled_attributes(config.data), start
-    )
+    schemas = source_schemas(config.data)
+    labelled = labelled_attributes(config.data, schemas)
+    model = build_model(config.model, config.data.attributes, labelled, start)
     gpu = uses_gpu(settings.accelerator)
     channels_last = settings.channels_last if settings.channels_last is not None else gpu
     transform = FaceTransform(
@@ -331,12 +354,12 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> RunResult:
         pos_weight_from_train=config.loss.pos_weight,
         compile_model=settings.compile,
         seed=settings.seed,
+        sources=validation_sources(config.data, schemas, model.attributes),
     )
     datamodule = FaceDataModule(
         config.data, model.attributes, model.input_config.size, settings.seed
     )
-    if config.data.cache is None:
-        datamodule.open_source()  # the folder's errors stop the run before Lightning starts
+    datamodule.load_decoded()  # a folder's errors stop the run before Lightning starts
     callbacks = build_callbacks(
         run_dir, config.schedule, config.optimizer.freeze_epochs, config, settings.progress
     )

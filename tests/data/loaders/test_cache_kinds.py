@@ -10,7 +10,7 @@ from faceattr.data.cache import INFO_FILE, CacheInfo, PackedCache
 from faceattr.data.cache_prepare import prepare_cache
 from faceattr.data.loaders import load_dataset
 from faceattr.training.config import DataConfig
-from faceattr.training.trainer import labelled_attributes
+from faceattr.training.trainer import labelled_attributes, source_schemas
 
 
 def test_a_utkface_cache_keeps_age_and_race_with_their_kinds(
@@ -20,12 +20,12 @@ def test_a_utkface_cache_keeps_age_and_race_with_their_kinds(
     prepare_cache(utkface_root, out, size=24, splits=("test",), progress=False)
     data = load_dataset(utkface_root)
     info = CacheInfo.read(out / INFO_FILE)
-    assert info.attribute_schema == data.schema
-    kinds = {a.name: a.kind for a in info.attribute_schema.attributes}
+    assert info.attribute_schema() == data.schema
+    kinds = {a.name: a.kind for a in info.attribute_schema().attributes}
     assert kinds["age"] == "numeric" and kinds["race"] == "categorical" and kinds["Male"] == "binary"
     packed = PackedCache(out)
     rows = [int(np.flatnonzero(data.image_ids == i)[0]) for i in packed.image_ids]
     np.testing.assert_array_equal(packed.labels, data.labels[rows])
     assert packed.labels[:, data.schema.index("age")].max() > 1  # ages in years, not 0/1
     config = DataConfig(root=str(utkface_root), cache=str(out), cache_size=24)
-    assert labelled_attributes(config) == data.schema
+    assert labelled_attributes(config, source_schemas(config)) == data.schema
