@@ -218,6 +218,34 @@ def tiny_real_model(celeba_root: Path, tmp_path_factory: pytest.TempPathFactory)
         return train(load_config(None, overrides)).best
 
 
+KINDS_SCHEMA = [
+    {"name": "Male", "kind": "binary"},
+    {"name": "hair", "kind": "categorical", "classes": ["black", "blond", "brown", "gray"]},
+    {"name": "age", "kind": "numeric", "low": 0, "high": 90, "unit": "years"},
+    {"name": "Smiling", "kind": "binary"},
+]
+KINDS_THRESHOLDS = [0.3, 0.5, 0.5, 0.7]
+"""One per attribute, as model.json stores them; only the binary ones' (0.3, 0.7) apply."""
+
+
+@pytest.fixture(scope="session")
+def kinds_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The export folder of an untrained facenet-mtl (36x36 grey, seed 0) with a binary, a
+    categorical, a numeric and another binary attribute (:data:`KINDS_SCHEMA`), its thresholds
+    :data:`KINDS_THRESHOLDS`: outputs of every kind, to decode and compare across backends."""
+    import torch
+
+    from faceattr.data.schema import Schema
+    from faceattr.models import create_model
+    from faceattr.training.checkpoint import export_model, save_thresholds
+
+    torch.manual_seed(0)
+    model = create_model("facenet-mtl", Schema.from_json(KINDS_SCHEMA)).eval()
+    folder = export_model(model, tmp_path_factory.mktemp("kinds-model") / "best")
+    save_thresholds(folder, KINDS_THRESHOLDS, "test", None)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def predictor(tiny_real_model: Path) -> Predictor:
     """The tiny real model with the YuNet detector, on the CPU."""

@@ -1,5 +1,6 @@
 """``faceattr explain``: one synthetic photo through a trained run writes the page and its PNG
-files; a faceless image, an unknown attribute and a missing model are reported."""
+files; a faceless image, an unknown attribute and a missing model are reported; a model with
+categorical and numeric attributes gets their maps and values."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from typer.testing import CliRunner
 
 import faceattr.cli.explain  # noqa: F401  (registers `faceattr explain`)
 from faceattr.cli import app
+from faceattr.data.record import FaceDataset
+from faceattr.inference.predictor import Predictor
+from faceattr.inference.values import CategoricalValue
 from faceattr.training.config import load_config
 from faceattr.training.trainer import CONFIG_FILE
 
@@ -67,3 +71,21 @@ def test_bad_arguments_are_named(synth_run: Path, tmp_path: Path) -> None:
     code, _, stderr = explain("--model", str(synth_run), str(tmp_path / "a.jpg"), "--out", out)
     assert code == 2 and "cannot read" in stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_categorical_and_numeric_attributes_are_explained(
+    kinds_model: Path, real_celeba: FaceDataset, tmp_path: Path
+) -> None:
+    photo = real_celeba.image_path(int(real_celeba.split_indices("test")[0]))
+    [face] = Predictor.from_checkpoint(kinds_model, device="cpu").predict(photo)
+    age, hair = face.values()["age"], face.values()["hair"]
+    out = tmp_path / "kinds"
+    code, stdout, stderr = explain("--model", str(kinds_model), str(photo), "--out", str(out))
+    assert code == 0, stderr
+    assert f"hair {hair}, age {age}" in stdout  # e.g. "hair black (0.286), age 45.4 years"
+    assert str(age).endswith(" years")
+    assert {"face1_hair.png", "face1_age.png"} <= {path.name for path in out.iterdir()}
+    page = (out / "explain.html").read_text()
+    assert f"age: {age} (evidence for a higher value); HiResCAM at 6" in page
+    assert isinstance(hair, CategoricalValue)
+    assert f"hair: {hair} (evidence for {hair.label})" in page

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import faceattr.cli.predict  # noqa: F401  (registers `faceattr predict`)
 from faceattr.cli import app
 from faceattr.data.record import FaceDataset
+from faceattr.inference.values import CategoricalValue, NumericValue
 
 runner = CliRunner()
 REAL = 3
@@ -101,3 +102,43 @@ def test_nothing_readable_or_bad_paths_exit_non_zero(
     assert code == 1 and "no image file matches" in stderr
     code, _, stderr = predict(tmp_path / "no-model", str(photo_folder))
     assert code == 1 and "no model at" in stderr
+
+
+def test_numeric_and_categorical_attributes_in_every_format(
+    kinds_model: Path, photo_folder: Path, tmp_path: Path
+) -> None:
+    """Table: age in years, hair as its class and probability, the binary attributes against
+    their own thresholds (0.3, 0.7); JSON: every value; CSV: age, hair and hair_p columns."""
+    from faceattr.inference.predictor import Predictor
+
+    photo = min(p for p in photo_folder.glob("*.jpg") if p.name != "corrupt.jpg")
+    [face] = Predictor.from_checkpoint(kinds_model, device="cpu").predict(photo)
+    values = face.values()
+    age, hair = values["age"], values["hair"]
+    assert isinstance(age, NumericValue) and isinstance(hair, CategoricalValue)
+
+    code, stdout, stderr = predict(kinds_model, str(photo), "--all", "--no-progress")
+    assert code == 0, stderr
+    rows = stdout.splitlines()[2:]
+    assert [row.split()[0] for row in rows] == ["Male", "hair", "age", "Smiling"]
+    assert rows[1] == f"    hair                 {hair.label} ({hair.probability:.3f})"
+    assert rows[2] == f"    age                  {age.value:.1f} years"
+    assert rows[0].endswith("(threshold 0.30)") and rows[3].endswith("(threshold 0.70)")
+
+    code, stdout, _ = predict(kinds_model, str(photo), "--format", "json", "--no-progress")
+    attributes = json.loads(stdout)[0]["faces"][0]["attributes"]
+    assert attributes["age"] == {"kind": "numeric", "value": age.value, "unit": "years"}
+    assert attributes["hair"]["label"] == hair.label
+    assert attributes["hair"]["probabilities"] == pytest.approx(hair.probabilities)
+    assert attributes["Smiling"]["threshold"] == pytest.approx(0.7)
+
+    out = tmp_path / "kinds.csv"
+    code, _, _ = predict(kinds_model, str(photo_folder), "--format", "csv", "--out", str(out))
+    assert code == 0
+    table = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert list(table[0])[10:] == ["Male", "hair", "hair_p", "age", "Smiling"]
+    [row] = [r for r in table if r["path"] == str(photo)]
+    assert float(row["age"]) == pytest.approx(age.value, abs=1e-4)
+    assert row["hair"] == hair.label
+    assert float(row["hair_p"]) == pytest.approx(hair.probability, abs=1e-6)
+    assert all(r["hair"] == r["age"] == "" for r in table if r["error"])

@@ -27,15 +27,17 @@ from faceattr.data.synth.labels import sample_labels
 from faceattr.data.synth.render import render_face, resolve_labels, sample_traits
 from faceattr.explain import explain_image
 from faceattr.explain.saliency import (
-    AttributeLogit,
+    AttributeTarget,
     cam_method,
     overlay_heatmap,
     saliency_layer,
     saliency_maps,
 )
 from faceattr.geometry import AffactJitter, affact_alignment_matrix, transform_points
+from faceattr.inference.values import BinaryValue
 from faceattr.models import AttributeModel, create_model
 from faceattr.training.batch import FaceBatch
+from faceattr.training.checkpoint import load_checkpoint
 from faceattr.training.losses import AttributeLoss
 from faceattr.training.transform import FaceTransform
 
@@ -160,7 +162,7 @@ def test_eyeglasses_saliency_falls_on_the_drawn_eyes(trained: Trained) -> None:
     assert inside.mean() > 0.5, inside.mean()
 
     with GradCAM(model, [saliency_layer(model)]) as grad_cam:
-        target = [AttributeLogit(0, model.head_type)] * len(worn)
+        target = [AttributeTarget(model, "Eyeglasses")] * len(worn)
         averaged = grad_cam(trained.test_inputs[worn].requires_grad_(True), target)
     assert mass_inside(averaged, regions).mean() < inside.mean()
 
@@ -179,15 +181,48 @@ def test_explain_image_of_a_bare_model_takes_the_image_as_its_face(
     assert saliency.path == tmp_path / "face1_Eyeglasses.png"
     with torch.no_grad():
         expected = trained.model.probabilities(trained.test_inputs[worn : worn + 1])[0, 0].item()
-    assert saliency.score.probability == pytest.approx(expected, abs=0.02)
+    assert isinstance(saliency.value, BinaryValue) and saliency.name == "Eyeglasses"
+    assert saliency.value.probability == pytest.approx(expected, abs=0.02)
     assert all(path.is_file() for path in explanation.files())
 
 
 def test_the_target_is_the_binary_logit_of_either_head() -> None:
     two_way = torch.tensor([[0.5, 2.0], [1.0, -1.0]])  # (K, 2) for one sample
-    assert AttributeLogit(0, "softmax2")(two_way).item() == pytest.approx(1.5)
-    assert AttributeLogit(1, "softmax2")(two_way).item() == pytest.approx(-2.0)
-    assert AttributeLogit(1, "sigmoid")(torch.tensor([0.3, -0.7])).item() == pytest.approx(-0.7)
+    softmax2 = create_model("facenet-mtl", ["Male", "Smiling"])
+    assert softmax2.head_type == "softmax2"
+    assert AttributeTarget(softmax2, "Male")(two_way).item() == pytest.approx(1.5)
+    assert AttributeTarget(softmax2, "Smiling")(two_way).item() == pytest.approx(-2.0)
+    sigmoid = create_model(
+        "scratch-cnn", ["Male", "Smiling"], filters=(4,) * 5, dense=(8,), input_size=(32, 32)
+    )
+    assert sigmoid.head_type == "sigmoid"
+    assert AttributeTarget(sigmoid, "Smiling")(torch.tensor([0.3, -0.7])).item() == pytest.approx(
+        -0.7
+    )
+
+
+def test_the_target_of_a_class_or_a_number(kinds_model: Path) -> None:
+    """Categorical: the predicted class's logit; numeric: the expected value in its unit."""
+    model = load_checkpoint(kinds_model)
+    output = torch.randn(model.layout.width, generator=torch.Generator().manual_seed(3))
+    hair = output[1:5]  # after Male's one logit: black, blond, brown, gray
+    assert AttributeTarget(model, "hair")(output).item() == pytest.approx(hair.max().item())
+    ages = torch.arange(91, dtype=torch.float32)  # 0..90 years, one bin each
+    expected = float(torch.softmax(output[5:96], dim=0) @ ages)
+    assert AttributeTarget(model, "age")(output).item() == pytest.approx(expected, rel=1e-5)
+    assert AttributeTarget(model, "Smiling")(output).item() == pytest.approx(output[96].item())
+
+
+def test_every_kind_gets_a_finite_non_constant_map(kinds_model: Path) -> None:
+    model = load_checkpoint(kinds_model).eval()
+    inputs = torch.randn((3, 1, 36, 36), generator=torch.Generator().manual_seed(0))
+    maps = {name: saliency_maps(model, inputs, name) for name in model.attributes}
+    for name, heatmaps in maps.items():
+        assert heatmaps.shape == (3, 36, 36) and np.isfinite(heatmaps).all(), name
+        assert heatmaps.min() >= 0 and heatmaps.max() <= 1, name
+        assert (heatmaps.reshape(3, -1).std(axis=1) > 0.01).all(), name
+    assert not np.allclose(maps["age"], maps["hair"], atol=0.05)  # each its own target
+    assert not np.allclose(maps["age"], maps["Male"], atol=0.05)
 
 
 def test_timm_backbones_get_grad_cam_at_their_last_stage() -> None:

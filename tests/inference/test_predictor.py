@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from faceattr.attributes import ATTRIBUTES
@@ -22,7 +23,10 @@ from faceattr.faces.images import (
 )
 from faceattr.geometry import MEAN_ALIGNED_LANDMARKS
 from faceattr.inference.predictor import DRAFT_SIDE, FaceAligner, Predictor
+from faceattr.inference.values import BinaryValue, CategoricalValue, NumericValue
+from faceattr.models.preprocessing import to_model_input
 from faceattr.training.batch import CropSpec
+from faceattr.training.checkpoint import load_checkpoint
 
 IMAGES = 10
 
@@ -179,3 +183,44 @@ def test_an_image_over_the_pixel_budget_is_a_listed_skip(
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no model at"):
         Predictor.from_checkpoint(tmp_path / "nothing")
+
+
+def test_every_kind_is_decoded_and_thresholds_apply_to_binary_attributes_only(
+    kinds_model: Path, photos: list[Path]
+) -> None:
+    """The predictor's values are the model's own decoding of the face it cut out: P(present)
+    against the binary attributes' thresholds, the hair classes' probabilities, the age in years."""
+    predictor = Predictor.from_checkpoint(kinds_model, device="cpu")
+    assert predictor.attributes == ("Male", "hair", "age", "Smiling")
+    assert predictor.binary_attributes == ("Male", "Smiling")
+    np.testing.assert_allclose(predictor.thresholds, [0.3, 0.7])
+    [face] = predictor.predict(photos[0], keep_crops=True)
+    assert face.crop is not None
+    model = load_checkpoint(kinds_model).eval()
+    with torch.no_grad():
+        decoded = model.attribute_outputs(to_model_input([face.crop[..., 0]], model.input_config))
+    np.testing.assert_allclose(
+        face.probabilities, [decoded["Male"][0], decoded["Smiling"][0]], atol=0.01
+    )
+    np.testing.assert_allclose(face.categorical["hair"], decoded["hair"][0], atol=0.01)
+    assert face.numeric["age"] == pytest.approx(float(decoded["age"][0]), abs=0.5)
+
+    values = face.values()
+    assert list(values) == ["Male", "hair", "age", "Smiling"]
+    male, hair, age = values["Male"], values["hair"], values["age"]
+    assert isinstance(male, BinaryValue) and male.threshold == pytest.approx(0.3)
+    assert male.present == (male.probability > 0.3)
+    assert isinstance(hair, CategoricalValue) and list(hair.probabilities) == [
+        "black",
+        "blond",
+        "brown",
+        "gray",
+    ]
+    assert hair.label == max(hair.probabilities, key=hair.probabilities.__getitem__)
+    assert sum(hair.probabilities.values()) == pytest.approx(1, abs=1e-5)
+    assert isinstance(age, NumericValue) and age.unit == "years" and 0 < age.value < 90
+    assert str(age) == f"{age.value:.1f} years"
+    document = json.loads(json.dumps(face.to_dict()))["attributes"]
+    assert document["age"] == {"kind": "numeric", "value": age.value, "unit": "years"}
+    assert document["hair"]["label"] == hair.label
+    assert set(document["Male"]) == {"probability", "threshold", "present", "unsure"}

@@ -1,5 +1,6 @@
 """Fixtures of the server tests: the tiny real model's predictor, an index of a few real CelebA
-photos built with ``index_paths``, and the app over both."""
+photos built with ``index_paths``, and the app over both; the app over a model of every
+attribute kind."""
 
 from __future__ import annotations
 
@@ -52,6 +53,12 @@ def app(predictor: Predictor, index_db: str, upload_limit: int) -> Iterator[Fast
     """The app over the predictor and the index, with a small upload limit."""
     with IndexStore.open(index_db) as store:
         yield create_app(predictor, store, ServerSettings(max_upload_bytes=upload_limit))
+
+
+@pytest.fixture(scope="session")
+def kinds_app(kinds_model: Path) -> FastAPI:
+    """The app over the model with binary, categorical and numeric attributes (no index)."""
+    return create_app(Predictor.from_checkpoint(kinds_model, device="cpu"), None)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from faceattr.cli import app as cli
 from faceattr.inference.predictor import Predictor
+from faceattr.inference.values import CategoricalValue, NumericValue
 from faceattr.server import ServerSettings, create_app
 
 
@@ -55,6 +56,46 @@ def test_a_photo_without_a_face_gives_no_faces(client: TestClient) -> None:
     response = client.post("/predict", files={"file": ("blank.png", png_bytes(), "image/png")})
     assert response.status_code == 200
     assert response.json() == {"width": 120, "height": 160, "faces": []}
+
+
+def test_numeric_and_categorical_attributes_are_served_with_their_units_and_classes(
+    kinds_app: FastAPI, kinds_model: Path, photos: list[Path]
+) -> None:
+    client = TestClient(kinds_app)
+    response = client.post("/predict", files={"file": ("face.jpg", photos[0].read_bytes())})
+    assert response.status_code == 200, response.text
+    [face] = response.json()["faces"]
+    [expected] = Predictor.from_checkpoint(kinds_model, device="cpu").predict(photos[0])
+    values = expected.values()
+    age, hair = values["age"], values["hair"]
+    assert isinstance(age, NumericValue) and isinstance(hair, CategoricalValue)
+    binary = face["attributes"]
+    assert [(a["name"], a["threshold"]) for a in binary] == [
+        ("Male", pytest.approx(0.3)),
+        ("Smiling", pytest.approx(0.7)),
+    ]
+    np.testing.assert_allclose([a["probability"] for a in binary], expected.probabilities)
+    assert face["numeric"] == [
+        {"name": "age", "value": pytest.approx(age.value, abs=1e-6), "unit": "years"}
+    ]
+    [served] = face["categorical"]
+    assert (served["name"], served["label"]) == ("hair", hair.label)
+    assert served["probability"] == pytest.approx(hair.probability, abs=1e-6)
+    assert served["probabilities"] == pytest.approx(hair.probabilities, abs=1e-6)
+    assert list(served["probabilities"]) == ["black", "blond", "brown", "gray"]
+    health = client.get("/health").json()
+    assert health["model"]["attributes"] == ["Male", "hair", "age", "Smiling"]
+    for data, content_type, status in [(b"text", "text/plain", 415), (b"", "image/jpeg", 400)]:
+        refused = client.post("/predict", files={"file": ("x", data, content_type)})
+        assert refused.status_code == status, refused.text
+
+
+def test_a_binary_model_serves_no_numeric_or_categorical_values(
+    client: TestClient, photos: list[Path]
+) -> None:
+    response = client.post("/predict", files={"file": ("face.jpg", photos[1].read_bytes())})
+    [face] = response.json()["faces"]
+    assert face["numeric"] == face["categorical"] == [] and len(face["attributes"]) == 40
 
 
 def chunks(data: bytes, size: int = 16_384) -> Iterator[bytes]:

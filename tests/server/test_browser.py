@@ -1,6 +1,7 @@
 """The page, driven end to end in headless Chromium through Playwright: upload a real photo and
 see its face box and attribute bars, search the index and see the thumbnails, see a bad query's
-error, and take a screenshot. The app (tiny real model, real index) runs in uvicorn on loopback."""
+error, and take a screenshot. The app (tiny real model, real index) runs in uvicorn on loopback.
+A model with numeric and categorical attributes shows the age in years and the hair class."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from fastapi import FastAPI
 from PIL import Image
 from playwright.sync_api import Page, expect, sync_playwright
 
+from faceattr.inference.predictor import Predictor
+from faceattr.inference.values import CategoricalValue
 from faceattr.server.background import serve_in_thread
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -104,3 +107,22 @@ def test_upload_search_and_errors_in_the_page(
     assert screenshot.read_bytes().startswith(PNG_SIGNATURE)
     with Image.open(screenshot) as image:
         assert image.width == 1280 and image.height >= 600
+
+
+def test_the_page_shows_a_number_with_its_unit_and_a_class_with_its_probability(
+    page: Page, kinds_app: FastAPI, kinds_model: Path, photos: list[Path]
+) -> None:
+    [face] = Predictor.from_checkpoint(kinds_model, device="cpu").predict(photos[0])
+    age, hair = face.values()["age"], face.values()["hair"]
+    assert isinstance(hair, CategoricalValue)
+    with serve_in_thread(kinds_app) as url:
+        page.goto(url)
+        page.set_input_files("#photo", photos[0])
+        expect(page.locator("#faces .face .bar")).to_have_count(2)  # Male, Smiling
+        numeric = page.locator("#faces .value-row.numeric")
+        expect(numeric).to_have_text(f"age{age}")  # e.g. "age" "45.4 years"
+        categorical = page.locator("#faces .value-row.categorical")
+        expect(categorical).to_have_text(f"hair{hair.label}{hair.probability:.2f}")
+        assert categorical.get_attribute("title") == ", ".join(
+            f"{label} {p:.2f}" for label, p in hair.probabilities.items()
+        )

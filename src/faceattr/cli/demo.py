@@ -159,7 +159,7 @@ def _explain_face(run: Path, out: Path, image: Path) -> None:
     for face in explanation.faces:
         typer.echo(
             f"   face {face.number}: {len(face.stages)} feature-map stages, saliency for "
-            f"{', '.join(s.score.name for s in face.saliency)}"
+            f"{', '.join(s.name for s in face.saliency)}"
         )
     _done(start, ("explanation", explanation.page))
 

@@ -8,8 +8,14 @@ from pathlib import Path
 import typer
 
 from faceattr.cli import MODEL_HELP, app
+from faceattr.inference.values import AttributeValue, BinaryValue
 
 ATTRIBUTE_HELP = "also explain this attribute (repeatable); always: the top present attributes"
+
+
+def said(value: AttributeValue) -> str:
+    """A binary attribute's probability (``0.83``), or another's value (``31.4 years``)."""
+    return f"{value.probability:.2f}" if isinstance(value, BinaryValue) else str(value)
 
 
 @app.command("explain")
@@ -38,7 +44,7 @@ def explain_command(
         raise typer.Exit(2) from error
     typer.echo(f"page: {explanation.page}")
     for face in explanation.faces:
-        shown = ", ".join(f"{s.score.name} {s.score.probability:.2f}" for s in face.saliency)
+        shown = ", ".join(f"{s.name} {said(s.value)}" for s in face.saliency)
         typer.echo(f"  face {face.number}: {len(face.stages)} stage grids; saliency of {shown}")
     if not explanation.faces:
         typer.echo(f"no face found in {image}", err=True)

@@ -16,8 +16,9 @@ def export(
     onnx: Path = typer.Option(..., "--onnx", help="The ONNX file to write (its .json beside)."),
     opset: int = typer.Option(DEFAULT_OPSET, "--opset", min=7, help="ONNX opset version."),
 ) -> None:
-    """Export RUN's model to ONNX (normalised images -> probabilities and embedding, any batch
-    size) with its description beside it; `faceattr predict --model out.onnx` then runs it on
+    """Export RUN's model to ONNX (normalised images -> probabilities and embedding, and the
+    numeric and categorical attributes' values where it has them; any batch size) with its
+    description beside it; `faceattr predict --model out.onnx` then runs it on
     onnxruntime. Checks onnxruntime against PyTorch on a test batch."""
     from faceattr.inference.onnx import export_onnx
     from faceattr.shipped import model_path

@@ -1,4 +1,12 @@
-"""``faceattr predict [--model RUN] PATHS...``: the attributes of every face in photos."""
+"""``faceattr predict [--model RUN] PATHS...``: the attributes of every face in photos.
+
+A binary attribute is printed with its probability and the decision against the model's
+threshold; a numeric one as its estimate in its unit (``age 31.4 years``); a categorical one as
+its most probable class with that class's probability (``hair black (0.812)``; JSON also has every
+class's probability). CSV and Parquet have one column per binary attribute (its probability), per
+numeric attribute (its estimate), and two per categorical attribute: ``<name>``, the most probable
+class, and ``<name>_p``, its probability.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +24,10 @@ from typing import TYPE_CHECKING, TextIO
 import typer
 
 from faceattr.cli import ABSTAIN_HELP, MODEL_HELP, app
+from faceattr.inference.values import BinaryValue, NumericValue
 
 if TYPE_CHECKING:
+    from faceattr.data.schema import Schema
     from faceattr.inference.predictor import FacePrediction, ImagePrediction, Predictor
 
 
@@ -31,22 +41,26 @@ class Format(str, Enum):
 
 
 def face_table(face: FacePrediction, number: int, show_all: bool) -> list[str]:
-    """Lines of one face: its box, then attribute / probability / yes, no or unsure against the
-    model's threshold, the present and unsure attributes only unless ``show_all``."""
+    """Lines of one face: its box, then per binary attribute its probability and yes, no or
+    unsure against the model's threshold (the present and unsure ones only unless
+    ``show_all``), per numeric attribute its estimate and unit, per categorical attribute its
+    most probable class and that class's probability; in the model's order."""
     x, y, width, height = face.box
     lines = [
         f"  face {number}: box x={x:.0f} y={y:.0f} w={width:.0f} h={height:.0f} "
         f"(detection {face.detection_score:.2f})"
     ]
-    rows = [row for row in face.rows() if show_all or row[3] or row[4]]
-    if not rows:
-        lines.append("    (no attribute at or above its threshold)")
-    for name, probability, threshold, decision, doubt in rows:
-        verdict = "unsure" if doubt else "yes" if decision else "no"
-        lines.append(
-            f"    {name:<20} {probability:6.3f}  {verdict:<6}  (threshold {threshold:.2f})"
-        )
-    return lines
+    rows = []
+    for name, value in face.values().items():
+        if not isinstance(value, BinaryValue):
+            rows.append(f"    {name:<20} {value}")
+        elif show_all or value.present or value.unsure:
+            verdict = "unsure" if value.unsure else "yes" if value.present else "no"
+            rows.append(
+                f"    {name:<20} {value.probability:6.3f}  {verdict:<6}  "
+                f"(threshold {value.threshold:.2f})"
+            )
+    return lines + (rows or ["    (no attribute at or above its threshold)"])
 
 
 def image_table(result: ImagePrediction, show_all: bool) -> str:
@@ -57,21 +71,50 @@ def image_table(result: ImagePrediction, show_all: bool) -> str:
     return "\n".join(lines)
 
 
-def csv_header(attributes: Iterable[str]) -> list[str]:
+def attribute_columns(schema: Schema) -> list[str]:
+    """The attribute columns of the CSV output: a binary attribute's probability, a numeric
+    one's estimate, a categorical one's most probable class and its probability (``<name>_p``)."""
+    columns: list[str] = []
+    for attribute in schema.attributes:
+        columns.append(attribute.name)
+        if attribute.kind == "categorical":
+            columns.append(f"{attribute.name}_p")
+    return columns
+
+
+def text_columns(schema: Schema) -> set[str]:
+    """The columns of the CSV output that hold text, not numbers."""
+    return {"path", "error", *(a.name for a in schema.attributes if a.kind == "categorical")}
+
+
+def csv_header(schema: Schema) -> list[str]:
     """Columns of the CSV output: one row per face, or per skipped image with its error."""
     base = ["path", "width", "height", "face", "x", "y", "box_width", "box_height"]
-    return [*base, "detection_score", "error", *attributes]
+    return [*base, "detection_score", "error", *attribute_columns(schema)]
 
 
-def csv_rows(result: ImagePrediction, attribute_count: int) -> Iterator[list[object]]:
-    """The CSV rows of one image: a face per row (probabilities), or one row with the error."""
+def attribute_cells(face: FacePrediction) -> list[str]:
+    """One face's cells of :func:`attribute_columns`."""
+    cells: list[str] = []
+    for value in face.values().values():
+        if isinstance(value, BinaryValue):
+            cells.append(f"{value.probability:.6f}")
+        elif isinstance(value, NumericValue):
+            cells.append(f"{value.value:.4f}")
+        else:
+            cells += [value.label, f"{value.probability:.6f}"]
+    return cells
+
+
+def csv_rows(result: ImagePrediction, column_count: int) -> Iterator[list[object]]:
+    """The CSV rows of one image: a face per row (its :func:`attribute_cells`), or one row with
+    the error and ``column_count`` empty attribute cells."""
     image = [result.path, result.width, result.height]
     if result.error is not None:
-        yield [*image, "", "", "", "", "", "", result.error, *[""] * attribute_count]
+        yield [*image, "", "", "", "", "", "", result.error, *[""] * column_count]
     for number, face in enumerate(result.faces, start=1):
         box = [f"{v:.2f}" for v in face.box]
-        probabilities = [f"{p:.6f}" for p in face.probabilities]
-        yield [*image, number, *box, f"{face.detection_score:.4f}", "", *probabilities]
+        yield [*image, number, *box, f"{face.detection_score:.4f}", "", *attribute_cells(face)]
 
 
 def shard_path(out: Path, paths: Sequence[str], output_format: Format) -> Path:
@@ -80,13 +123,12 @@ def shard_path(out: Path, paths: Sequence[str], output_format: Format) -> Path:
     return out / f"part-{digest}.{output_format.value}"
 
 
-def write_shard(
-    results: Sequence[ImagePrediction], path: Path, attributes: tuple[str, ...]
-) -> None:
+def write_shard(results: Sequence[ImagePrediction], path: Path, schema: Schema) -> None:
     """``results`` as one CSV or Parquet file of :func:`csv_header`'s columns (Parquet typed:
     numbers as float64, empty cells null), written to a temporary file and renamed."""
-    header = csv_header(attributes)
-    rows = [row for result in results for row in csv_rows(result, len(attributes))]
+    header = csv_header(schema)
+    count = len(attribute_columns(schema))
+    rows = [row for result in results for row in csv_rows(result, count)]
     temporary = path.with_name(path.name + ".tmp")
     if path.suffix == ".csv":
         with temporary.open("w", encoding="utf-8", newline="") as file:
@@ -97,7 +139,7 @@ def write_shard(
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        text = {"path", "error"}
+        text = text_columns(schema)
         columns = {
             name: [
                 row[i] if name in text else (None if row[i] == "" else float(str(row[i])))
@@ -130,7 +172,7 @@ def predict_shards(
     paths = [path for chunk in todo for path in chunk]
     for results in predict_on_ray(predictor, paths, address, batch_size, progress=progress):
         names = [str(result.path) for result in results]
-        write_shard(results, shard_path(out, names, output_format), predictor.attributes)
+        write_shard(results, shard_path(out, names, output_format), predictor.schema)
     return len(todo), len(chunks) - len(todo)
 
 
@@ -138,15 +180,16 @@ def write_results(
     results: Iterable[ImagePrediction],
     out: TextIO,
     output_format: Format,
-    attributes: tuple[str, ...],
+    schema: Schema,
     show_all: bool,
 ) -> tuple[int, int, int]:
     """Stream ``results`` to ``out`` in ``output_format``, listing skipped images on stderr;
     returns (images, images read, faces)."""
     images = read = faces = 0
     writer = csv.writer(out) if output_format is Format.CSV else None
+    count = len(attribute_columns(schema))
     if writer is not None:
-        writer.writerow(csv_header(attributes))
+        writer.writerow(csv_header(schema))
     if output_format is Format.JSON:
         out.write("[")
     for result in results:
@@ -158,7 +201,7 @@ def write_results(
         if result.error is not None:
             typer.echo(f"skipped {result.path}: {result.error}", err=True)
         if writer is not None:
-            writer.writerows(csv_rows(result, len(attributes)))
+            writer.writerows(csv_rows(result, count))
         elif output_format is Format.JSON:
             out.write("\n" + json.dumps(result.to_dict()))
         elif result.faces:
@@ -234,7 +277,7 @@ def predict(
     results = predictor.predict_paths(files, batch_size, workers, progress)
     with output_stream(out) as stream:
         images, read, faces = write_results(
-            results, stream, output_format, predictor.attributes, show_all
+            results, stream, output_format, predictor.schema, show_all
         )
     typer.echo(f"{images} images, {read} read, {faces} faces", err=True)
     if read == 0:

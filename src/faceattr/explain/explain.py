@@ -1,6 +1,7 @@
 """``explain_image``: one image in, one folder out. For each face, its aligned model input, the
 feature maps after each convolutional stage (a grid per stage, as seed 000's Fig. 8), a saliency
-heatmap per attribute over the face, and ``explain.html`` showing them all::
+heatmap per attribute over the face (binary, categorical or numeric:
+:class:`~faceattr.explain.saliency.AttributeTarget`), and ``explain.html`` showing them all::
 
     DIR/face1_crop.png  DIR/face1_stage1.png ...  DIR/face1_Eyeglasses.png ...  DIR/explain.html
 
@@ -30,15 +31,10 @@ from faceattr.explain.feature_maps import (
     model_device,
 )
 from faceattr.explain.page import save_figure, write_page
-from faceattr.explain.results import (
-    AttributeScore,
-    Explanation,
-    FaceExplanation,
-    SaliencyFigure,
-    StageFigure,
-)
+from faceattr.explain.results import Explanation, FaceExplanation, SaliencyFigure, StageFigure
 from faceattr.explain.saliency import cam_method, overlay_heatmap, saliency_maps
 from faceattr.inference.predictor import ImageInput, Predictor, as_decoded
+from faceattr.inference.values import AttributeValue, BinaryValue, attribute_values
 from faceattr.models import AttributeModel
 from faceattr.models.preprocessing import to_model_input
 
@@ -48,24 +44,28 @@ PAGE_FILE = "explain.html"
 @dataclass(frozen=True)
 class FaceInput:
     """One face to explain: its aligned model input (uint8 ``(H, W)`` or ``(H, W, 3)``), where it
-    was found (None: the whole image) and the model's scores for it."""
+    was found (None: the whole image) and the model's values for it."""
 
     crop: np.ndarray
     box: tuple[float, float, float, float] | None
     detection_score: float | None
-    scores: tuple[AttributeScore, ...]
+    values: dict[str, AttributeValue]
 
 
 def choose_attributes(
-    scores: Sequence[AttributeScore], requested: Sequence[str] = (), top: int = 3
+    values: dict[str, AttributeValue], requested: Sequence[str] = (), top: int = 3
 ) -> list[str]:
-    """The attributes to explain: the ``top`` most probable present ones, then ``requested``;
-    the single most probable attribute when that leaves none."""
-    present = sorted((s for s in scores if s.present), key=lambda s: -s.probability)
-    chosen = [s.name for s in present[:top]]
+    """The attributes to explain: the ``top`` most probable present binary ones, every numeric
+    and categorical one (each always has an answer), then ``requested``; the single most
+    probable attribute when that leaves none."""
+    binary = {name: v for name, v in values.items() if isinstance(v, BinaryValue)}
+    present = sorted(
+        (n for n, v in binary.items() if v.present), key=lambda n: -binary[n].probability
+    )
+    chosen = present[:top] + [name for name in values if name not in binary]
     chosen += [name for name in requested if name not in chosen]
-    if not chosen and scores:
-        chosen = [max(scores, key=lambda s: s.probability).name]
+    if not chosen and binary:
+        chosen = [max(binary, key=lambda n: binary[n].probability)]
     return chosen
 
 
@@ -79,23 +79,13 @@ def check_attributes(model: AttributeModel, requested: Sequence[str]) -> None:
         )
 
 
-def _scores(
-    names: Sequence[str], probabilities: np.ndarray, thresholds: np.ndarray
-) -> tuple[AttributeScore, ...]:
-    return tuple(
-        AttributeScore(name, float(p), float(t))
-        for name, p, t in zip(names, probabilities, thresholds, strict=True)
-    )
-
-
 def detected_faces(predictor: Predictor, image: ImageInput) -> list[FaceInput]:
     """The faces the predictor finds in ``image``, aligned as it aligns them."""
     faces = []
     for face in predictor.predict(image, keep_crops=True):
         assert face.crop is not None  # asked for
         crop = face.crop[..., 0] if face.crop.shape[2] == 1 else face.crop
-        scores = _scores(face.attributes, face.probabilities, face.thresholds)
-        faces.append(FaceInput(crop, face.box, face.detection_score, scores))
+        faces.append(FaceInput(crop, face.box, face.detection_score, face.values()))
     return faces
 
 
@@ -110,9 +100,18 @@ def whole_image_face(model: AttributeModel, image: ImageInput) -> FaceInput:
     crop = np.asarray(pil.convert("L") if config.grayscale else pil)
     inputs = to_model_input([crop], config).to(model_device(model))
     with torch.no_grad():
-        probabilities = model.eval().probabilities(inputs)[0].float().cpu().numpy()
-    thresholds = np.full(len(model.attributes), DEFAULT_THRESHOLD)
-    return FaceInput(crop, None, None, _scores(model.attributes, probabilities, thresholds))
+        outputs = {n: v[0].float().cpu() for n, v in model.eval().attribute_outputs(inputs).items()}
+    binary = {
+        n: BinaryValue(float(p), DEFAULT_THRESHOLD, float(p) > DEFAULT_THRESHOLD)
+        for n, p in outputs.items()
+        if model.schema[n].kind == "binary"
+    }
+    numeric = {n: float(v) for n, v in outputs.items() if model.schema[n].kind == "numeric"}
+    categorical = {
+        n: v.tolist() for n, v in outputs.items() if model.schema[n].kind == "categorical"
+    }
+    values = attribute_values(model.schema, binary, numeric, categorical)
+    return FaceInput(crop, None, None, values)
 
 
 def model_label(model: AttributeModel) -> str:
@@ -143,19 +142,20 @@ def explain_face(
         stages.append(
             StageFigure(index, stage.name, channels, len(grid.channels), (height, width), path)
         )
-    by_name = {score.name: score for score in face.scores}
     method, layer = cam_method(model).__name__, conv_stages(model)[-1].name
     saliency = []
-    for name in choose_attributes(face.scores, attributes, top):
+    for name in choose_attributes(face.values, attributes, top):
         heatmap = saliency_maps(model, inputs, name)[0]
-        score = by_name[name]
-        title = f"{name}: p = {score.probability:.3f}"
+        value = face.values[name]
+        shown = f"p = {value.probability:.3f}" if isinstance(value, BinaryValue) else str(value)
         path = save_figure(
-            overlay_heatmap(face.crop, heatmap), title, out_dir / f"{prefix}_{name}.png"
+            overlay_heatmap(face.crop, heatmap),
+            f"{name}: {shown}",
+            out_dir / f"{prefix}_{name}.png",
         )
-        saliency.append(SaliencyFigure(score, method, layer, path))
+        saliency.append(SaliencyFigure(name, value, method, layer, path))
     return FaceExplanation(
-        number, face.box, face.detection_score, face.scores, crop, tuple(stages), tuple(saliency)
+        number, face.box, face.detection_score, face.values, crop, tuple(stages), tuple(saliency)
     )
 
 

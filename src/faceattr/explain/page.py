@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from faceattr.explain.results import Explanation, FaceExplanation
+from faceattr.explain.results import Explanation, FaceExplanation, SaliencyFigure
+from faceattr.inference.values import BinaryValue
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -41,6 +42,20 @@ def _image(path: Path, page: Path, caption: str) -> str:
     return f'<figure><img src="{source}" alt="{text}"><figcaption>{text}</figcaption></figure>'
 
 
+def _caption(figure: SaliencyFigure) -> str:
+    value = figure.value
+    if isinstance(value, BinaryValue):
+        said = (
+            f"p = {value.probability:.3f} (threshold {value.threshold:.2f}, "
+            f"{'present' if value.present else 'absent'})"
+        )
+    elif value.kind == "numeric":
+        said = f"{value} (evidence for a higher value)"
+    else:
+        said = f"{value} (evidence for {value.label})"
+    return f"{figure.name}: {said}; {figure.method} at {figure.layer}"
+
+
 def _face_section(face: FaceExplanation, page: Path) -> str:
     if face.box is None:
         where = "the whole image, as the model's input"
@@ -49,21 +64,19 @@ def _face_section(face: FaceExplanation, page: Path) -> str:
         where = f"box x={x:.0f} y={y:.0f} w={width:.0f} h={height:.0f}"
         if face.detection_score is not None:
             where += f", detection score {face.detection_score:.2f}"
-    rows = "".join(
-        f'<tr class="{"yes" if s.present else "no"}"><td>{escape(s.name)}</td>'
-        f"<td>{s.probability:.3f}</td><td>{s.threshold:.2f}</td>"
-        f"<td>{'yes' if s.present else 'no'}</td></tr>"
-        for s in sorted(face.scores, key=lambda s: -s.probability)
+    binary = {n: v for n, v in face.values.items() if isinstance(v, BinaryValue)}
+    others = "".join(
+        f'<tr class="yes"><td>{escape(name)}</td><td colspan="3">{escape(str(value))}</td></tr>'
+        for name, value in face.values.items()
+        if name not in binary
     )
-    saliency = "".join(
-        _image(
-            s.path,
-            page,
-            f"{s.score.name}: p = {s.score.probability:.3f} (threshold {s.score.threshold:.2f}, "
-            f"{'present' if s.score.present else 'absent'}); {s.method} at {s.layer}",
-        )
-        for s in face.saliency
+    rows = others + "".join(
+        f'<tr class="{"yes" if v.present else "no"}"><td>{escape(name)}</td>'
+        f"<td>{v.probability:.3f}</td><td>{v.threshold:.2f}</td>"
+        f"<td>{'yes' if v.present else 'no'}</td></tr>"
+        for name, v in sorted(binary.items(), key=lambda item: -item[1].probability)
     )
+    saliency = "".join(_image(s.path, page, _caption(s)) for s in face.saliency)
     stages = "".join(
         _image(
             s.path,

@@ -1,23 +1,11 @@
-"""What ``faceattr explain`` wrote for one image: per face, its scores and its figures."""
+"""What ``faceattr explain`` wrote for one image: per face, its attribute values and figures."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class AttributeScore:
-    """One attribute of one face: P(present) and the model's decision threshold."""
-
-    name: str
-    probability: float
-    threshold: float
-
-    @property
-    def present(self) -> bool:
-        """The model's decision: probability at or above the threshold."""
-        return self.probability >= self.threshold
+from faceattr.inference.values import AttributeValue
 
 
 @dataclass(frozen=True)
@@ -35,9 +23,11 @@ class StageFigure:
 
 @dataclass(frozen=True)
 class SaliencyFigure:
-    """The heatmap of ``score.name`` over the face, by ``method`` at backbone layer ``layer``."""
+    """The heatmap of attribute ``name`` (the model's ``value`` for it) over the face, by
+    ``method`` at backbone layer ``layer``."""
 
-    score: AttributeScore
+    name: str
+    value: AttributeValue
     method: str
     layer: str
     path: Path
@@ -46,12 +36,13 @@ class SaliencyFigure:
 @dataclass(frozen=True)
 class FaceExplanation:
     """One face: where it is (None when the whole image was the face), what the model says
-    about every attribute, its aligned input (``crop``), stage grids and saliency overlays."""
+    about every attribute (``values``, in the model's order), its aligned input (``crop``), stage
+    grids and saliency overlays."""
 
     number: int
     box: tuple[float, float, float, float] | None
     detection_score: float | None
-    scores: tuple[AttributeScore, ...]
+    values: dict[str, AttributeValue]
     crop: Path
     stages: tuple[StageFigure, ...]
     saliency: tuple[SaliencyFigure, ...]

@@ -1,9 +1,12 @@
 """Where a model looks for an attribute: a class activation map (the ``grad-cam`` package) of one
-attribute's logit at the backbone's last convolutional stage, and the heatmap laid over the face.
+attribute's output at the backbone's last convolutional stage, and the heatmap laid over the face.
 
-The target is the attribute's binary logit (:func:`faceattr.models.base.binary_logits`: the
-output itself for sigmoid heads, ``z1 - z0`` for seed 000's 2-way softmax heads), so the map
-marks evidence *for* the attribute. The layer is the last of
+The target (:class:`AttributeTarget`) follows the attribute's kind: a binary attribute's logit
+(:func:`faceattr.models.base.binary_logits`: the output itself for sigmoid heads, ``z1 - z0`` for
+seed 000's 2-way softmax heads), so the map marks evidence *for* the attribute; a categorical
+attribute's logit of the class the model predicts (evidence for that class; its probability
+saturates near 1, where the gradient vanishes); a numeric attribute's expected value in its unit
+(evidence for a *higher* value). The layer is the last of
 :func:`~faceattr.explain.feature_maps.conv_stages`: facenet-mtl's second conv block (18x18 on a
 36x36 input), the last stage of a timm backbone (stride 32). The method follows the head:
 
@@ -33,17 +36,24 @@ from faceattr.models import AttributeModel
 from faceattr.models.base import binary_logits
 
 
-class AttributeLogit:
-    """A Grad-CAM target: the binary logit of attribute ``index`` in one sample's outputs
-    (``(K,)`` for sigmoid heads, ``(K, 2)`` for softmax2 heads)."""
+class AttributeTarget:
+    """A Grad-CAM target: ``attribute``'s score in one sample's raw outputs of ``model``
+    (``(W,)`` for sigmoid heads, ``(K, 2)`` for softmax2 heads): a binary attribute's logit, a
+    categorical one's largest class logit, a numeric one's expected value."""
 
-    def __init__(self, index: int, head_type: str) -> None:
-        self.index = index
-        self.head_type = head_type
+    def __init__(self, model: AttributeModel, attribute: str) -> None:
+        self.index = attribute_index(model, attribute)
+        self.attribute = model.schema.attributes[self.index]
+        self.layout = model.layout
+        self.head_type = model.head_type
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
-        """The logit, a scalar with its graph."""
-        return binary_logits(output[None], self.head_type)[0, self.index]
+        """The score, a scalar with its graph."""
+        outputs = binary_logits(output[None], self.head_type)
+        if self.attribute.kind == "numeric":
+            return self.layout.decode(outputs)[self.attribute.name][0]
+        logits = self.layout.split(outputs)[self.index][0]
+        return logits if self.attribute.kind == "binary" else logits.max()
 
 
 def saliency_layer(model: AttributeModel) -> nn.Module:
@@ -68,9 +78,9 @@ def attribute_index(model: AttributeModel, attribute: str) -> int:
 def saliency_maps(model: AttributeModel, inputs: torch.Tensor, attribute: str) -> np.ndarray:
     """Heatmaps ``(N, H, W)`` float32 in [0, 1] of ``attribute`` for the normalised batch
     ``inputs`` ``(N, C, H, W)``, at the input's resolution: the class activation map of
-    :func:`cam_method`, each scaled to its own maximum (all zero where nothing speaks for the
-    attribute). Leaves the model in eval mode."""
-    target = AttributeLogit(attribute_index(model, attribute), model.head_type)
+    :func:`cam_method` for :class:`AttributeTarget`, each scaled to its own maximum (all zero
+    where nothing speaks for the attribute). Leaves the model in eval mode."""
+    target = AttributeTarget(model, attribute)
     cam = cam_method(model)(model, [saliency_layer(model)])
     # An input that needs gradients keeps the graph alive even where parameters are frozen.
     leaf = inputs.detach().requires_grad_(True)

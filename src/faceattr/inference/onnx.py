@@ -1,8 +1,10 @@
 """A trained model as an ONNX file, and onnxruntime running it behind the predictor.
 
-:class:`PredictionGraph` is what prediction computes from a normalised batch: per-attribute
-probabilities (calibrated by the model's stored calibration, when it has one) and the
-L2-normalised embedding. PyTorch runs it directly; :func:`export_onnx` writes
+:class:`PredictionGraph` is what prediction computes from a normalised batch: the binary
+attributes' probabilities (calibrated by the model's stored calibration, when it has one), the
+L2-normalised embedding and, for a model with numeric or categorical attributes, their decoded
+outputs (``values``: the expected value, or the class probabilities; :func:`value_slices`).
+PyTorch runs it directly; :func:`export_onnx` writes
 it to ``out.onnx`` (dynamic batch axis) with the model's description beside it as ``out.json``, and
 :class:`OnnxNetwork` runs that file on onnxruntime's CPU provider, so
 ``Predictor.from_checkpoint("out.onnx")`` pre-processes exactly as the PyTorch path does.
@@ -11,6 +13,7 @@ it to ``out.onnx`` (dynamic batch axis) with the model's description beside it a
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceattr.data.schema import Schema
 from faceattr.defaults import DEFAULT_OPSET
-from faceattr.models import AttributeModel, logits_to_probabilities
+from faceattr.models import AttributeModel
 from faceattr.models.calibration import Calibration
+from faceattr.models.outputs import binary_logits
 from faceattr.training.atomic import atomic_write
 from faceattr.training.checkpoint import (
     ModelDescription,
@@ -34,25 +39,88 @@ from faceattr.training.checkpoint import (
 
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("probabilities", "embedding")
+VALUES_NAME = "values"
+"""The third output, of models with numeric or categorical attributes only."""
+
+
+def value_slices(schema: Schema) -> dict[str, slice]:
+    """Where each numeric and categorical attribute of ``schema`` lies in the prediction graph's
+    ``values``, in schema order: one column (the expected value, in its unit) or one per class
+    (their probabilities)."""
+    slices: dict[str, slice] = {}
+    start = 0
+    for attribute in schema.attributes:
+        if attribute.kind != "binary":
+            width = len(attribute.classes) if attribute.kind == "categorical" else 1
+            slices[attribute.name] = slice(start, start + width)
+            start += width
+    return slices
 
 
 class PredictionGraph(nn.Module):
-    """``images (N, C, H, W)`` normalised -> ``(probabilities (N, K), embedding (N, D))``, the
-    probabilities through ``calibration`` when given, the embedding L2-normalised: what both
-    prediction backends compute."""
+    """``images (N, C, H, W)`` normalised -> ``(probabilities (N, K), embedding (N, D))``, plus
+    ``values (N, V)`` when the model has numeric or categorical attributes: P(present) of the
+    ``K`` binary attributes through ``calibration`` when given, the embedding L2-normalised, and
+    the other attributes decoded (:func:`value_slices`): what both prediction backends compute."""
 
     def __init__(self, model: AttributeModel, calibration: Calibration | None = None) -> None:
         super().__init__()
         self.model = model
-        self.calibration = None if calibration is None else calibration.layer()
+        binary = [a.name for a in model.schema.attributes if a.kind == "binary"]
+        self.calibration = (
+            None if calibration is None or not binary else calibration.select(binary).layer()
+        )
+        self.others = tuple(a for a in model.schema.attributes if a.kind != "binary")
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Probabilities and unit-length embeddings of a normalised batch."""
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The names of :meth:`forward`'s outputs, in order."""
+        return (*OUTPUT_NAMES, VALUES_NAME) if self.others else OUTPUT_NAMES
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Probabilities, unit-length embeddings and (see :attr:`output_names`) the other
+        attributes' values of a normalised batch."""
         logits, features = self.model.logits_and_features(images)
-        probabilities = logits_to_probabilities(logits, self.model.head_type)
+        outputs = binary_logits(logits, self.model.head_type)
+        probabilities = torch.sigmoid(self.model.layout.binary_logits(outputs))
         if self.calibration is not None:
             probabilities = self.calibration(probabilities)
-        return probabilities, F.normalize(features.flatten(1), dim=1)
+        embedding = F.normalize(features.flatten(1), dim=1)
+        if not self.others:
+            return probabilities, embedding
+        decoded = self.model.layout.decode(outputs)
+        values = [
+            decoded[a.name] if a.kind == "categorical" else decoded[a.name].unsqueeze(1)
+            for a in self.others
+        ]
+        return probabilities, embedding, torch.cat(values, dim=1)
+
+
+@dataclass(frozen=True)
+class NetworkOutputs:
+    """What a prediction backend gives for a batch of ``N`` faces, as float32 arrays."""
+
+    probabilities: np.ndarray
+    """``(N, K)`` P(present) of the binary attributes."""
+    embedding: np.ndarray
+    """``(N, D)`` L2-normalised backbone features."""
+    values: np.ndarray
+    """``(N, V)`` the numeric and categorical attributes (:func:`value_slices`); ``(N, 0)`` for
+    a binary-only model."""
+
+    @classmethod
+    def of(cls, outputs: Sequence[torch.Tensor | np.ndarray]) -> NetworkOutputs:
+        """The outputs of a :class:`PredictionGraph` (two or three), in its order."""
+        arrays = [
+            (o.detach().float().cpu().numpy() if isinstance(o, torch.Tensor) else np.asarray(o))
+            for o in outputs
+        ]
+        values = arrays[2] if len(arrays) > 2 else np.zeros((len(arrays[0]), 0), np.float32)
+        return cls(arrays[0], arrays[1], values)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Probabilities, embedding and values."""
+        return self.probabilities, self.embedding, self.values
 
 
 def description_path(onnx_path: str | Path) -> Path:
@@ -76,7 +144,8 @@ def export_onnx(
 ) -> OnnxExport:
     """Export the model at ``checkpoint`` (see ``load_checkpoint``) to ``out`` (ONNX, dynamic
     batch axis; inputs ``images``, outputs ``probabilities``, calibrated inside the graph when the
-    model has a calibration, and ``embedding``) and its
+    model has a calibration, ``embedding`` and, for numeric or categorical attributes,
+    ``values``: :class:`PredictionGraph`'s) and its
     description to ``out`` with ``.json``; then run a random batch of ``batch`` images through
     both and report the largest output difference.
 
@@ -97,7 +166,7 @@ def export_onnx(
         (example,),
         str(out),
         input_names=[INPUT_NAME],
-        output_names=list(OUTPUT_NAMES),
+        output_names=list(graph.output_names),
         dynamic_shapes=({0: torch.export.Dim("batch")},),
         opset_version=opset,
         dynamo=True,
@@ -108,10 +177,11 @@ def export_onnx(
     json_path = description_path(out)
     atomic_write(json_path, lambda file: file.write(text.encode()))
     with torch.inference_mode():
-        expected = graph(example)
+        expected = NetworkOutputs.of(graph(example))
     actual = OnnxNetwork(out)(example)
     difference = max(
-        float(np.abs(a - e.numpy()).max()) for a, e in zip(actual, expected, strict=True)
+        float(np.abs(a - e).max(initial=0.0))
+        for a, e in zip(actual.arrays(), expected.arrays(), strict=True)
     )
     return OnnxExport(out, json_path, opset, difference)
 
@@ -133,12 +203,13 @@ class OnnxNetwork:
             reason = str(error).strip().splitlines()[0]
             raise ModelFileError(f"{path}: not a loadable ONNX model ({reason})") from None
         self.path = path
+        names = {output.name for output in self.session.get_outputs()}
+        self.output_names = (*OUTPUT_NAMES, VALUES_NAME) if VALUES_NAME in names else OUTPUT_NAMES
 
-    def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities ``(N, K)`` and embeddings ``(N, D)`` of a normalised batch."""
+    def __call__(self, images: torch.Tensor) -> NetworkOutputs:
+        """The outputs of a normalised batch (``values`` only from files that have them)."""
         feed = {INPUT_NAME: images.detach().cpu().float().contiguous().numpy()}
-        probabilities, embedding = self.session.run(list(OUTPUT_NAMES), feed)
-        return np.asarray(probabilities), np.asarray(embedding)
+        return NetworkOutputs.of(self.session.run(list(self.output_names), feed))
 
 
 def load_onnx_description(path: str | Path) -> ModelDescription:

@@ -1,10 +1,13 @@
 """Attributes of the faces in photos: detect, align as in training, classify in batches.
 
 ``Predictor.from_checkpoint(run / "best").predict("photo.jpg")`` returns one
-:class:`FacePrediction` per detected face. Each face is cut out the way the model's training cut
-its faces (``ModelDescription.config["data"]``): the loose crop that ``faceattr data prepare``
-stores around the AFFACT box of the landmarks, then the model's own crop of it (affact, box, image
-or seed 000's), warped, converted and normalised by the training's evaluation transform.
+:class:`FacePrediction` per detected face: the binary attributes' probabilities against the
+model's thresholds, the numeric attributes' estimates and the categorical attributes' class
+probabilities (:meth:`FacePrediction.values` gives all of them typed, in the model's order).
+Each face is cut out the way the model's training cut its faces
+(``ModelDescription.config["data"]``): the loose crop that ``faceattr data prepare`` stores
+around the AFFACT box of the landmarks, then the model's own crop of it (affact, box, image or
+seed 000's), warped, converted and normalised by the training's evaluation transform.
 :meth:`Predictor.predict_paths` decodes and detects in DataLoader workers and classifies the faces
 of many images in batches, yielding one :class:`ImagePrediction` per path, in order.
 """
@@ -25,6 +28,7 @@ from tqdm import tqdm
 
 from faceattr.data.cache_prepare import loose_crop_matrices
 from faceattr.data.cache_writer import warp_to_uint8
+from faceattr.data.schema import Schema
 from faceattr.evaluation.selective import unsure
 from faceattr.evaluation.thresholds import DEFAULT_THRESHOLD
 from faceattr.faces.detection import Detection, FaceDetector, create_detector, main_face
@@ -44,7 +48,14 @@ from faceattr.geometry import (
 from faceattr.geometry.affine import matrix_scale
 from faceattr.geometry.jitter import AffactJitter
 from faceattr.geometry.opencv_pixels import source_windows
-from faceattr.inference.onnx import OnnxNetwork, PredictionGraph, load_onnx_description
+from faceattr.inference.onnx import (
+    NetworkOutputs,
+    OnnxNetwork,
+    PredictionGraph,
+    load_onnx_description,
+    value_slices,
+)
+from faceattr.inference.values import AttributeValue, BinaryValue, attribute_values
 from faceattr.models import AttributeModel, InputConfig, cpu_batches
 from faceattr.models.calibration import Calibration
 from faceattr.shipped import model_path
@@ -66,7 +77,9 @@ SHRINK_ABOVE = 1.5
 
 @dataclass(frozen=True)
 class FacePrediction:
-    """One face: where it is in the source image, and its attributes."""
+    """One face: where it is in the source image, and its attributes: ``probabilities`` and
+    ``thresholds`` of the binary ones (every one, for a binary-only model), ``numeric`` and
+    ``categorical`` outputs of the others; :meth:`values` has them all, typed."""
 
     box: tuple[float, float, float, float]
     """x, y, width, height in source-image pixels."""
@@ -74,6 +87,7 @@ class FacePrediction:
     """Five (x, y) points in CelebA's order (eyes, nose, mouth corners)."""
     detection_score: float
     attributes: tuple[str, ...]
+    """The binary attributes, in the model's order."""
     probabilities: np.ndarray
     """``(K,)`` float32, P(attribute present)."""
     thresholds: np.ndarray
@@ -84,6 +98,12 @@ class FacePrediction:
     """The aligned model input, uint8 ``(H, W, C)``, when asked for."""
     abstain: float = 0.0
     """Band around each threshold within which an attribute is reported unsure (0: never)."""
+    schema: Schema | None = None
+    """Every attribute of the model with its kind (None: ``attributes``, all binary)."""
+    numeric: dict[str, float] = field(default_factory=dict)
+    """Each numeric attribute's expected value, in its unit."""
+    categorical: dict[str, np.ndarray] = field(default_factory=dict)
+    """Each categorical attribute's class probabilities ``(C,)`` float32, in class order."""
 
     @property
     def decisions(self) -> np.ndarray:
@@ -110,17 +130,23 @@ class FacePrediction:
             )
         ]
 
+    def values(self) -> dict[str, AttributeValue]:
+        """Every attribute's typed value, in the model's order."""
+        binary = {name: BinaryValue(p, t, d, u) for name, p, t, d, u in self.rows()}
+        schema = self.schema or Schema.binary(self.attributes)
+        categorical = {name: p.tolist() for name, p in self.categorical.items()}
+        return attribute_values(schema, binary, self.numeric, categorical)
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: box, landmarks, detection score and per attribute its probability,
-        threshold, decision and whether it is unsure (no embedding, no crop)."""
+        """A JSON-ready dict: box, landmarks, detection score and per attribute its value
+        (:meth:`BinaryValue.to_dict <faceattr.inference.values.BinaryValue.to_dict>`: probability,
+        threshold, decision and whether it is unsure; the numeric and categorical values' own)
+        (no embedding, no crop)."""
         return {
             "box": [float(v) for v in self.box],
             "landmarks": [[float(x), float(y)] for x, y in self.landmarks],
             "detection_score": float(self.detection_score),
-            "attributes": {
-                name: {"probability": p, "threshold": t, "present": d, "unsure": u}
-                for name, p, t, d, u in self.rows()
-            },
+            "attributes": {name: value.to_dict() for name, value in self.values().items()},
         }
 
 
@@ -147,9 +173,9 @@ class ImagePrediction:
 
 
 class Network(Protocol):
-    """A prediction backend: normalised batch -> (probabilities ``(N, K)``, embeddings)."""
+    """A prediction backend: normalised batch -> :class:`NetworkOutputs`."""
 
-    def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]: ...
+    def __call__(self, images: torch.Tensor) -> NetworkOutputs: ...
 
 
 class TorchNetwork:
@@ -163,13 +189,12 @@ class TorchNetwork:
         self.graph = PredictionGraph(self.model, calibration).to(device)
         self.device = device
 
-    def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities and embeddings of a normalised batch, as float32 arrays (run
+    def __call__(self, images: torch.Tensor) -> NetworkOutputs:
+        """The graph's outputs of a normalised batch, as float32 arrays (run
         :data:`~faceattr.models.CPU_BATCH` images at a time on a CPU)."""
         with torch.inference_mode():
             parts = [self.graph(part) for part in cpu_batches(images.to(self.device))]
-        probabilities, embedding = (torch.cat(outputs) for outputs in zip(*parts, strict=True))
-        return probabilities.float().cpu().numpy(), embedding.float().cpu().numpy()
+        return NetworkOutputs.of([torch.cat(outputs) for outputs in zip(*parts, strict=True)])
 
 
 def shrink(image: np.ndarray, matrix: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -342,11 +367,16 @@ class Predictor:
         self.description = description
         self.device = device
         self.attributes: tuple[str, ...] = description.attributes
+        self.schema = description.attribute_schema
         thresholds = description.thresholds or [DEFAULT_THRESHOLD] * len(self.attributes)
         if len(thresholds) != len(self.attributes):
             raise ValueError(f"{len(thresholds)} thresholds for {len(self.attributes)} attributes")
-        self.thresholds = np.asarray(thresholds, dtype=np.float32)
+        binary = [k for k, a in enumerate(self.schema.attributes) if a.kind == "binary"]
+        self.binary_attributes = tuple(self.attributes[k] for k in binary)
+        """The attributes that have a probability and a threshold (all, for a binary model)."""
+        self.thresholds = np.asarray(thresholds, dtype=np.float32)[binary]
         self.thresholds.setflags(write=False)  # shared by every FacePrediction
+        self.value_slices = value_slices(self.schema)
         self.input_config: InputConfig = description.input_config
         self.aligner = FaceAligner.of(description)
         self.transform = FaceTransform(self.input_config, AffactJitter())
@@ -454,19 +484,31 @@ class Predictor:
             labels=torch.cat([b.labels for b in batches]),
         )
         inputs, _ = self.transform.eval_batch(batch.to(self.device))
-        probabilities, embeddings = self.network(inputs)
+        outputs = self.network(inputs)
         crops = self._pixels(inputs) if keep_crops else [None] * len(detections)
+        kinds = {name: self.schema[name].kind for name in self.value_slices}
         return [
             FacePrediction(
                 box=detection.box,
                 landmarks=tuple((float(x), float(y)) for x, y in detection.landmarks),
                 detection_score=detection.score,
-                attributes=self.attributes,
-                probabilities=probabilities[row].astype(np.float32),
+                attributes=self.binary_attributes,
+                probabilities=outputs.probabilities[row].astype(np.float32),
                 thresholds=self.thresholds,
-                embedding=embeddings[row].astype(np.float32),
+                embedding=outputs.embedding[row].astype(np.float32),
                 crop=crops[row],
                 abstain=self.abstain,
+                schema=self.schema,
+                numeric={
+                    name: float(outputs.values[row, where.start])
+                    for name, where in self.value_slices.items()
+                    if kinds[name] == "numeric"
+                },
+                categorical={
+                    name: outputs.values[row, where].astype(np.float32)
+                    for name, where in self.value_slices.items()
+                    if kinds[name] == "categorical"
+                },
             )
             for row, detection in enumerate(detections)
         ]

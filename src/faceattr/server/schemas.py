@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from faceattr.inference.predictor import FacePrediction
+from faceattr.inference.values import BinaryValue, NumericValue
 from faceattr.retrieval.store import SearchHit
 
 
@@ -28,7 +29,8 @@ class Point(BaseModel):
 
 
 class AttributeScore(BaseModel):
-    """One attribute of one face: its probability, the model's threshold and the decision."""
+    """One binary attribute of one face: its probability, the model's threshold and the
+    decision."""
 
     name: str
     probability: float = Field(ge=0, le=1)
@@ -37,13 +39,33 @@ class AttributeScore(BaseModel):
     unsure: bool = Field(description="the probability lies within --abstain of the threshold")
 
 
+class NumericScore(BaseModel):
+    """One numeric attribute of one face: the model's estimate in the attribute's unit."""
+
+    name: str
+    value: float
+    unit: str = Field(description="e.g. years; empty when the attribute has none")
+
+
+class CategoricalScore(BaseModel):
+    """One categorical attribute of one face: the most probable class and every class's
+    probability."""
+
+    name: str
+    label: str = Field(description="the most probable class")
+    probability: float = Field(ge=0, le=1, description="the probability of `label`")
+    probabilities: dict[str, float] = Field(description="every class's, in the model's order")
+
+
 class Face(BaseModel):
-    """One detected face and its attributes (in the model's attribute order)."""
+    """One detected face and its attributes, each list in the model's attribute order."""
 
     box: Box
     landmarks: list[Point] = Field(description="lefteye, righteye, nose, leftmouth, rightmouth")
     detection_score: float
-    attributes: list[AttributeScore]
+    attributes: list[AttributeScore] = Field(description="the binary attributes")
+    numeric: list[NumericScore] = Field(default_factory=list)
+    categorical: list[CategoricalScore] = Field(default_factory=list)
 
 
 class PredictResponse(BaseModel):
@@ -116,14 +138,28 @@ def box_of(box: tuple[float, float, float, float]) -> Box:
 
 def face_of(face: FacePrediction) -> Face:
     """The response model of one predicted face."""
+    binary, numeric, categorical = [], [], []
+    for name, value in face.values().items():
+        if isinstance(value, BinaryValue):
+            binary.append(AttributeScore(name=name, **value.to_dict()))
+        elif isinstance(value, NumericValue):
+            numeric.append(NumericScore(name=name, value=value.value, unit=value.unit))
+        else:
+            categorical.append(
+                CategoricalScore(
+                    name=name,
+                    label=value.label,
+                    probability=value.probability,
+                    probabilities=value.probabilities,
+                )
+            )
     return Face(
         box=box_of(face.box),
         landmarks=[Point(x=float(x), y=float(y)) for x, y in face.landmarks],
         detection_score=float(face.detection_score),
-        attributes=[
-            AttributeScore(name=name, probability=p, threshold=t, present=present, unsure=doubt)
-            for name, p, t, present, doubt in face.rows()
-        ],
+        attributes=binary,
+        numeric=numeric,
+        categorical=categorical,
     )
 
 

@@ -1,4 +1,5 @@
-// The faceattr page: upload a photo (boxes and attribute bars), search the index (a gallery).
+// The faceattr page: upload a photo (boxes, attribute bars, numeric estimates and classes),
+// search the index (a gallery).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -98,6 +99,39 @@ function attributeBars(face) {
   return list;
 }
 
+// A face's numeric attributes (estimate and unit) and categorical ones (the most probable class,
+// its probability as a bar, every class's in the tooltip), in the model's order.
+function valueRows(face) {
+  const list = element("ol", "bars values");
+  for (const attribute of face.numeric) {
+    const row = element("li", "value-row numeric");
+    const text = `${attribute.value.toFixed(1)} ${attribute.unit}`.trim();
+    row.append(
+      element("span", "name", attribute.name.replaceAll("_", " ")),
+      element("span", "estimate", text),
+    );
+    list.append(row);
+  }
+  for (const attribute of face.categorical) {
+    const row = element("li", "value-row categorical");
+    row.title = Object.entries(attribute.probabilities)
+      .map(([label, p]) => `${label} ${p.toFixed(2)}`)
+      .join(", ");
+    const track = element("span", "track");
+    const fill = element("span", "fill");
+    fill.style.width = `${100 * attribute.probability}%`;
+    track.append(fill);
+    row.append(
+      element("span", "name", attribute.name.replaceAll("_", " ")),
+      element("span", "estimate", attribute.label),
+      track,
+      element("span", "value", attribute.probability.toFixed(2)),
+    );
+    list.append(row);
+  }
+  return list;
+}
+
 function listFaces(result) {
   const faces = $("faces");
   faces.replaceChildren();
@@ -109,7 +143,9 @@ function listFaces(result) {
     const card = element("article", "face");
     const title = element("h3", "", `Face ${i + 1} `);
     title.append(element("small", "", `detection ${face.detection_score.toFixed(2)}`));
-    card.append(title, attributeBars(face));
+    card.append(title);
+    if (face.numeric.length || face.categorical.length) card.append(valueRows(face));
+    card.append(attributeBars(face));
     faces.append(card);
   });
 }
