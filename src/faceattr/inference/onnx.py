@@ -49,6 +49,8 @@ class PredictionGraph(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Probabilities and unit-length embeddings of a normalised batch."""
         logits, features = self.model.logits_and_features(images)
+        if not self.model.layout.binary_only:  # the decoded outputs, side by side
+            return self.model.layout.flat_decode(logits), F.normalize(features.flatten(1), dim=1)
         probabilities = logits_to_probabilities(logits, self.model.head_type)
         if self.calibration is not None:
             probabilities = self.calibration(probabilities)

@@ -75,7 +75,8 @@ class FacePrediction:
     detection_score: float
     attributes: tuple[str, ...]
     probabilities: np.ndarray
-    """``(K,)`` float32, P(attribute present)."""
+    """``(K,)`` float32, P(attribute present); for a model with categorical or numeric
+    attributes, its flat decoded outputs (``OutputLayout.flat_decode``)."""
     thresholds: np.ndarray
     """``(K,)`` the model's tuned decision thresholds (0.5 when it has none)."""
     embedding: np.ndarray

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from faceattr.data.schema import Attribute, Schema
@@ -61,6 +62,25 @@ def attribute_width(attribute: Attribute) -> int:
     if attribute.kind == "categorical":
         return len(attribute.classes)
     return len(numeric_bins(attribute))
+
+
+def decoded_width(attribute: Attribute) -> int:
+    """How many numbers ``attribute``'s decoded output takes in a flat row
+    (:meth:`OutputLayout.flat_decode`): its class count when categorical, else 1."""
+    return len(attribute.classes) if attribute.kind == "categorical" else 1
+
+
+def split_decoded(schema: Schema, flat: np.ndarray) -> dict[str, np.ndarray]:
+    """``{name: output}`` of flat decoded rows ``(..., V)``: ``(...)`` P(present) or value,
+    ``(..., C)`` class probabilities (the inverse of :meth:`OutputLayout.flat_decode`)."""
+    widths = [decoded_width(a) for a in schema.attributes]
+    if flat.shape[-1] != sum(widths):
+        raise ValueError(f"{flat.shape[-1]} decoded outputs for {sum(widths)} of {schema.names}")
+    starts = np.cumsum([0, *widths])
+    return {
+        a.name: flat[..., start : start + width] if a.kind == "categorical" else flat[..., start]
+        for a, width, start in zip(schema.attributes, widths, starts, strict=False)
+    }
 
 
 def output_width(attributes: Attributes) -> int:
@@ -146,6 +166,11 @@ class OutputLayout:
                 bins = self.bins[attribute.name].to(logits)
                 decoded[attribute.name] = torch.softmax(logits, dim=-1) @ bins
         return decoded
+
+    def flat_decode(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The decoded outputs side by side, ``(N, V)``: per attribute P(present), its class
+        probabilities or its expected value (:func:`decoded_width` columns each)."""
+        return torch.cat([v.reshape(len(v), -1) for v in self.decode(outputs).values()], dim=1)
 
     def point_estimates(self, outputs: torch.Tensor) -> torch.Tensor:
         """``(N, K)`` in label coordinates: P(present), the most probable class index, or the
