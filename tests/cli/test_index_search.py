@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -14,7 +15,9 @@ import faceattr.cli.index  # noqa: F401  (registers the commands on the app)
 from faceattr.attributes import ATTRIBUTES
 from faceattr.cli import app
 from faceattr.data.record import FaceDataset
-from faceattr.retrieval.store import IndexModel, IndexStore
+from faceattr.data.schema import CELEBA_SCHEMA, Attribute, Schema
+from faceattr.inference.predictor import FacePrediction
+from faceattr.retrieval.store import FileEntry, IndexModel, IndexStore
 
 runner = CliRunner()
 
@@ -24,7 +27,7 @@ def empty_index(tmp_path: Path) -> str:
     """An index bound to a model, with no face yet."""
     db = str(tmp_path / "faces.db")
     with IndexStore.open(db, create=True) as store:
-        store.bind_model(IndexModel("0" * 64, "tiny", ATTRIBUTES))
+        store.bind_model(IndexModel("0" * 64, "tiny", CELEBA_SCHEMA))
     return db
 
 
@@ -87,3 +90,45 @@ def test_index_then_search(real_celeba: FaceDataset, tiny_real_model: Path, tmp_
     like = runner.invoke(app, ["search", "--like", str(faces[1]), "--db", db, "--format", "json"])
     assert like.exit_code == 0, like.output
     assert json.loads(like.stdout)[0]["path"] == str(faces[1].resolve())
+
+
+def test_search_shows_numeric_values_and_classes(tmp_path: Path) -> None:
+    schema = Schema(
+        (
+            Attribute("Smiling"),
+            Attribute("age", "numeric", low=0, high=100, unit="years"),
+            Attribute("race", "categorical", classes=("White", "Asian", "Middle Eastern")),
+        )
+    )
+    db = str(tmp_path / "faces.db")
+    rows = {"/p/a.jpg": (0.9, 25.0, (0.1, 0.7, 0.2)), "/p/b.jpg": (0.2, 61.5, (0.1, 0.2, 0.7))}
+    with IndexStore.open(db, create=True) as store:
+        store.bind_model(IndexModel("1" * 64, "kinds", schema))
+        for path, (smiling, age, race) in rows.items():
+            face = FacePrediction(
+                box=(0.0, 0.0, 9.0, 9.0),
+                landmarks=((0.0, 0.0),) * 5,
+                detection_score=1.0,
+                attributes=("Smiling",),
+                probabilities=np.array([smiling], np.float32),
+                thresholds=np.full(1, 0.5, np.float32),
+                embedding=np.eye(4, dtype=np.float32)[len(path) % 4],
+                schema=schema,
+                numeric={"age": age},
+                categorical={"race": np.array(race, np.float32)},
+            )
+            store.write_files([FileEntry(path, 1, 1, path.rjust(64, "0"), faces=[face])])
+
+    table = runner.invoke(app, ["search", "age<30 and Smiling", "--db", db])
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert len(lines) == 2 and lines[1].split()[3:5] == ["25.00", "0.900"]
+    listed = runner.invoke(app, ["search", "race='middle eastern'", "--db", db, "--format", "json"])
+    (hit,) = json.loads(listed.stdout)
+    assert hit["path"] == "/p/b.jpg" and hit["values"] == {"age": 61.5, "race": "Middle Eastern"}
+    assert hit["probabilities"] == {"Smiling": pytest.approx(0.2), "race": pytest.approx(0.7)}
+    shown = runner.invoke(app, ["search", "race!=White", "--db", db]).stdout
+    assert "Middle Easte" in shown and "Asian" in shown
+    wrong = runner.invoke(app, ["search", "race=Asain", "--db", db])
+    assert wrong.exit_code == 2
+    assert "unknown class 'Asain' of race at position 5" in wrong.stderr

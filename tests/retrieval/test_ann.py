@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from faceattr.attributes import ATTRIBUTES
+from faceattr.data.schema import CELEBA_SCHEMA
 from faceattr.inference.predictor import FacePrediction
 from faceattr.retrieval import ann as ann_module
 from faceattr.retrieval.ann import AnnIndex, AnnVersion
 from faceattr.retrieval.store import FileEntry, IndexModel, IndexStore
 
-MODEL = IndexModel("a" * 64, "tiny", ATTRIBUTES, "/models/tiny")
+MODEL = IndexModel("a" * 64, "tiny", CELEBA_SCHEMA, "/models/tiny")
 DIMENSION = 16
 VERSION = AnnVersion("uid", 1, MODEL.fingerprint)
 

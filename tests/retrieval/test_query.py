@@ -63,7 +63,8 @@ def test_thresholds_and_case() -> None:
         ("Male)", "at position 4, found ')'"),
         ("Smiling > high", "expected a probability at position 10, found 'high'"),
         ("Smiling > 1.5", "probability 1.5 at position 10 is outside [0, 1]"),
-        ("Smiling = 0.5", "unexpected character '=' at position 8"),
+        ("Smiling = 0.5", "'=' at position 8 tests a categorical attribute's class; Smiling is"),
+        ("Smiling ~ 0.5", "unexpected character '~' at position 8"),
         ("or Male", "at position 0, found 'or'"),
     ],
 )

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faceattr.attributes import ATTRIBUTES
+from faceattr.data.schema import CELEBA_SCHEMA, Schema
 from faceattr.inference.predictor import FacePrediction
 from faceattr.retrieval.query import MAX_DEPTH, MAX_TERMS, QueryError, parse_query
 from faceattr.retrieval.store import (
@@ -26,8 +27,8 @@ from faceattr.retrieval.store import (
     database_url,
 )
 
-MODEL = IndexModel("a" * 64, "tiny", ATTRIBUTES, "/models/tiny")
-OTHER = IndexModel("b" * 64, "other", ("Male", "Smiling"))
+MODEL = IndexModel("a" * 64, "tiny", CELEBA_SCHEMA, "/models/tiny")
+OTHER = IndexModel("b" * 64, "other", Schema.binary(("Male", "Smiling")))
 
 
 def make_face(rng: np.random.Generator, attributes: tuple[str, ...] = ATTRIBUTES) -> FacePrediction:
@@ -243,7 +244,7 @@ def index(
         db = request.getfixturevalue("postgres_module_db")
     rng = np.random.default_rng(16)
     with IndexStore.open(db, create=True) as store:
-        store.bind_model(IndexModel("c" * 64, "tiny", ATTRIBUTES))
+        store.bind_model(IndexModel("c" * 64, "tiny", CELEBA_SCHEMA))
         faces = [make_face(rng) for _ in range(FACES)]
         store.write_files([FileEntry(str(Path("/photos/a.jpg")), 1, 1, "0" * 64, faces=faces)])
         hits = store.search("", limit=FACES)

@@ -26,8 +26,9 @@ ANN_HELP = (
 )
 QUERY_HELP = (
     "Attributes combined with and, or, not and parentheses, each optionally with a threshold: "
-    "'Eyeglasses and Wearing_Hat and not Male', 'Smiling>0.9 or (Bald and not Young)'. "
-    "Empty: every face."
+    "'Eyeglasses and Wearing_Hat and not Male', 'Smiling>0.9 or (Bald and not Young)'; "
+    "numeric attributes compare values ('age<30', 'age between 20 and 30'), categorical ones "
+    "test the class ('race=Asian', \"race!='Middle Eastern'\"). Empty: every face."
 )
 RAY_HELP = (
     "Predict on a Ray cluster: auto (the running one, or $RAY_ADDRESS), local (start one here), "
@@ -143,12 +144,24 @@ def like_embedding(store: IndexStore, image: Path, model: Path | None, device: s
     return embedding
 
 
+def hit_cell(hit: SearchHit, attribute: str) -> str:
+    """``attribute`` of ``hit`` in 13 characters: its probability, its numeric value, or its
+    class name (cut to 12) when categorical."""
+    value = hit.values.get(attribute)
+    if isinstance(value, str):
+        return f"{value[:12]:>13}"
+    if value is not None:
+        return f"{value:13.2f}"
+    return f"{hit.probabilities[attribute]:13.3f}"
+
+
 def hits_table(hits: list[SearchHit], attributes: tuple[str, ...]) -> str:
-    """One line per hit: rank, face id, score, the query's attribute probabilities, box, path."""
+    """One line per hit: rank, face id, score, the query's attributes (probability, value or
+    class), box, path."""
     header = f"{'#':>3} {'face':>7} {'score':>7} " + "".join(f"{a[:12]:>13}" for a in attributes)
     lines = [header + "  box (x,y,w,h)        path"]
     for rank, hit in enumerate(hits, start=1):
-        values = "".join(f"{hit.probabilities[a]:13.3f}" for a in attributes)
+        values = "".join(hit_cell(hit, a) for a in attributes)
         box = ",".join(f"{v:.0f}" for v in hit.box)
         lines.append(f"{rank:>3} {hit.face_id:>7} {hit.score:7.3f} {values}  {box:<19}  {hit.path}")
     return "\n".join(lines)
@@ -182,7 +195,7 @@ def search_command(
 
     try:
         with IndexStore.open(db, ann_path=ann) as store:
-            parsed = parse_query(query, store.attributes or None, min_prob)
+            parsed = parse_query(query, store.schema, min_prob)
             embedding = None if like is None else like_embedding(store, like, model, device)
             hits = store.search(parsed, limit=limit, like=embedding, exact=exact)
     except (FileNotFoundError, QueryError, ImageDecodeError, ValueError) as error:

@@ -6,11 +6,15 @@ thresholds, or 0.5), beside the majority and minority baselines fitted on the tr
 Its probabilities go through a per-attribute calibration fitted on the same validation scores
 (``calibrate``; by default only for a model without one), the thresholds tuned on the calibrated
 scale; calibration error before and after, reliability diagrams and the risk-coverage curve of
-an abstention band are measured on every protocol.
+an abstention band are measured on every protocol. Thresholds, calibration and those measures
+are the binary attributes'; a categorical attribute is scored by accuracy, macro-F1, balanced
+accuracy and its confusion matrix, a numeric one by MAE, RMSE and CS(5), beside the majority
+class or the training mean and median (:mod:`faceattr.evaluation.kinds`).
 :func:`write_eval` writes the evaluation folder::
 
     eval.json                      every metric (format "faceattr-eval", version 1)
-    predictions.npz                image_ids, labels, prob_<P>, decisions_<P>, views_C, thresholds
+    predictions.npz                image_ids, labels, prob_<P>, decisions_<P>, views_C, thresholds,
+                                   kind_labels and kind_<P> (categorical and numeric predictions)
     error_table.csv / .md          seed 003 Table 7.1: error per attribute x protocol + majority
     classification_report_<P>.csv  seed 004's report per protocol
     calibration_<P>.csv            ECE, MCE, Brier, NLL per attribute, raw and calibrated
@@ -30,7 +34,7 @@ import json
 import logging
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -43,7 +47,7 @@ from faceattr.data.formats import SPLIT_CODES
 from faceattr.data.landmarks import detect_landmarks
 from faceattr.data.loaders import DatasetSource
 from faceattr.data.record import FaceDataset, cache_home
-from faceattr.data.schema import shared_names
+from faceattr.data.schema import Attribute, shared_names
 from faceattr.evaluation.analyses import (
     model_robustness,
     write_calibration,
@@ -58,6 +62,15 @@ from faceattr.evaluation.calibration import (
     fit_calibration,
 )
 from faceattr.evaluation.cost import ModelCost, model_cost
+from faceattr.evaluation.kinds import (
+    CategoricalScores,
+    NumericScores,
+    categorical_baseline,
+    categorical_scores,
+    majority_class,
+    numeric_baselines,
+    numeric_scores,
+)
 from faceattr.evaluation.metrics import (
     AttributeMetrics,
     attribute_metrics,
@@ -74,7 +87,7 @@ from faceattr.evaluation.protocols import (
     materialise_protocols,
 )
 from faceattr.evaluation.robustness import RobustnessCurve
-from faceattr.evaluation.scoring import ProtocolScores, score_protocol
+from faceattr.evaluation.scoring import KindScores, ProtocolScores, model_labels, score_protocol
 from faceattr.evaluation.selective import RiskCoverage, risk_coverage, write_risk_coverage
 from faceattr.evaluation.slices import DEFAULT_GROUPS, SliceTable, slice_metrics
 from faceattr.evaluation.thresholds import (
@@ -158,15 +171,83 @@ class ProtocolResult:
     """"raw" and, when calibrated, "calibrated": ECE, MCE, Brier and NLL."""
     risk_coverage: RiskCoverage
     """Of the decided probabilities (protocol C: their mean over the views)."""
+    kinds: dict[str, CategoricalScores | NumericScores] = field(default_factory=dict)
+    """The categorical and numeric attributes' scores (empty: none)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """eval.json's entry: description, count, every metric, calibration and risk-coverage."""
+        """eval.json's entry: description, count, every metric, calibration and risk-coverage,
+        and the categorical and numeric attributes' scores (``kinds``, when there are any)."""
         return {
             "description": DESCRIPTIONS[self.scores.name],
             **self.metrics.to_dict(),
             "calibration": {kind: m.to_dict() for kind, m in self.calibration.items()},
             "risk_coverage": self.risk_coverage.to_dict(),
+            **({"kinds": {n: kind_json(v) for n, v in self.kinds.items()}} if self.kinds else {}),
         }
+
+
+def kind_json(scores: CategoricalScores | NumericScores) -> dict[str, Any]:
+    """Categorical or numeric scores as eval.json writes them (the confusion matrix as lists)."""
+    if isinstance(scores, NumericScores):
+        return asdict(scores)
+    return {**asdict(scores), "confusion": scores.confusion.tolist()}
+
+
+def kind_scores(kinds: KindScores) -> dict[str, CategoricalScores | NumericScores]:
+    """Each categorical or numeric attribute's scores (labelled images only)."""
+    estimates = kinds.estimates()
+    scores: dict[str, CategoricalScores | NumericScores] = {}
+    for j, attribute in enumerate(kinds.attributes):
+        truth, guess = kinds.labels[:, j], estimates[:, j]
+        if attribute.kind == "categorical":
+            scores[attribute.name] = categorical_scores(truth, guess, len(attribute.classes))
+        else:
+            scores[attribute.name] = numeric_scores(truth, guess)
+    return scores
+
+
+@dataclass(frozen=True)
+class KindBaseline:
+    """One categorical or numeric attribute's constant predictions fitted on the training
+    labels, and their scores on the test labels: ``majority`` (class index), or ``mean`` and
+    ``median`` (values)."""
+
+    constants: dict[str, float]
+    scores: dict[str, CategoricalScores | NumericScores]
+
+    def to_dict(self) -> dict[str, Any]:
+        """eval.json's entry: per estimator its constant and its scores."""
+        return {
+            name: {"value": self.constants[name], **kind_json(score)}
+            for name, score in self.scores.items()
+        }
+
+
+def kind_baselines(
+    data: FaceDataset, kinds: KindScores, data_names: Sequence[str]
+) -> dict[str, KindBaseline]:
+    """The majority class, or the training mean and median, of each categorical or numeric
+    attribute of ``kinds`` (dataset columns ``data_names``), fitted on the training rows of
+    ``data`` (:func:`training_rows`) and scored on ``kinds``' labels."""
+    train_rows, _ = training_rows(data)
+    baselines: dict[str, KindBaseline] = {}
+    for j, (attribute, data_name) in enumerate(zip(kinds.attributes, data_names, strict=True)):
+        column = data.schema.index(data_name)
+        train = model_labels(data.labels[train_rows, column], data.schema[data_name], attribute)
+        truth = kinds.labels[:, j]
+        if attribute.kind == "categorical":
+            count = len(attribute.classes)
+            baselines[attribute.name] = KindBaseline(
+                {"majority": float(majority_class(train, count))},
+                {"majority": categorical_baseline(train, truth, count)},
+            )
+        else:
+            known = train[~np.isnan(train)]
+            baselines[attribute.name] = KindBaseline(
+                {"mean": float(known.mean()), "median": float(np.median(known))},
+                dict(numeric_baselines(train, truth)),
+            )
+    return baselines
 
 
 @dataclass(frozen=True)
@@ -221,6 +302,10 @@ class EvalResult:
     """``format:root`` of the dataset scored."""
     source: DatasetSource | None = None
     """How the dataset scored is read (root, format, image set, annotation folders, seed)."""
+    kinds: tuple[Attribute, ...] = ()
+    """The categorical and numeric attributes scored (each protocol's ``kinds``)."""
+    kind_baselines: dict[str, KindBaseline] = field(default_factory=dict)
+    """Their majority-class or training mean/median baselines."""
 
     def to_dict(self) -> dict[str, Any]:
         """The eval.json document (format "faceattr-eval", version 1)."""
@@ -257,7 +342,13 @@ class EvalResult:
                     "f1": self.baselines.minority_f1.tolist(),
                 },
                 "positive_class": self.baselines.positive_class.tolist(),
+                **(
+                    {"kinds": {n: b.to_dict() for n, b in self.kind_baselines.items()}}
+                    if self.kind_baselines
+                    else {}
+                ),
             },
+            **({"kind_attributes": [a.to_json() for a in self.kinds]} if self.kinds else {}),
             "protocols": {name: result.to_dict() for name, result in self.protocols.items()},
             "whole_image": self.whole_image,
             **({"slices": self.slices.to_dict()} if self.slices is not None else {}),
@@ -294,7 +385,16 @@ def fit_baselines(
     """The majority and minority estimators fitted on the training labels of ``data`` and scored
     on ``labels`` ``(N, K)`` (columns ``attributes``), and which rows they were fitted on: those
     of the present training images, else (no training image on disk: they need only the labels)
-    every training row of the annotation files."""
+    every training row of the annotation files (:func:`training_rows`)."""
+    train_rows, rows = training_rows(data)
+    train = data.labels[train_rows][:, data.schema.columns(attributes)]
+    train = train[~np.isnan(train).any(axis=1)].astype(np.uint8)
+    return baseline_scores(train, labels, list(attributes)), rows
+
+
+def training_rows(data: FaceDataset) -> tuple[NDArray[np.intp], str]:
+    """The rows baselines are fitted on, and a phrase naming them: the present training images,
+    else every training row of the annotation files (baselines need only the labels)."""
     train_rows = data.split_indices("train")
     rows = f"the {len(train_rows):,} present training images"
     if len(train_rows) == 0:
@@ -303,9 +403,7 @@ def fit_baselines(
         rows = f"the labels of all {len(train_rows):,} training rows (no training image present)"
         if len(train_rows) == 0:
             raise ValueError(f"{data.root}: the partition file has no training row")
-    train = data.labels[train_rows][:, data.schema.columns(attributes)]
-    train = train[~np.isnan(train).any(axis=1)].astype(np.uint8)
-    return baseline_scores(train, labels, list(attributes)), rows
+    return train_rows, rows
 
 
 @dataclass(frozen=True)
@@ -455,7 +553,7 @@ def validation_scores(
     folder = cached_protocols(source, data, "val", crop, ["A"], options.limit, options.progress)
     protocol = load_protocol(folder, "A")
     return score_protocol(
-        model, protocol, options.batch_size, options.device, options.progress, aliases
+        model, protocol, options.batch_size, options.device, options.progress, aliases, data.schema
     )
 
 
@@ -499,21 +597,26 @@ def calibrated(scores: ProtocolScores, calibration: Calibration | None) -> Proto
 def choose_thresholds(
     description: ModelDescription, tune: Tune, validation: ProtocolScores | None
 ) -> Thresholds:
-    """One threshold per model attribute: tuned on the (calibrated) validation scores (``tune``
-    "f1"/"accuracy"; attributes the validation set lacks keep theirs), else the model's stored
-    ones, else 0.5."""
+    """One threshold per binary model attribute: tuned on the (calibrated) validation scores
+    (``tune`` "f1"/"accuracy"; attributes the validation set lacks keep theirs), else the model's
+    stored ones, else 0.5."""
+    binary = binary_names(description)
     if description.thresholds is not None:
         stored = Thresholds("model", np.asarray(description.thresholds, dtype=np.float64))
     else:
-        count = len(description.attributes)
-        stored = Thresholds(str(DEFAULT_THRESHOLD), np.full(count, DEFAULT_THRESHOLD))
+        stored = Thresholds(str(DEFAULT_THRESHOLD), np.full(len(binary), DEFAULT_THRESHOLD))
     if tune == "none":
         return stored
     assert validation is not None
     values = stored.values.copy()
-    columns = [list(description.attributes).index(n) for n in validation.attributes]
+    columns = [binary.index(n) for n in validation.attributes]
     values[columns] = tune_thresholds(validation.labels, validation.probabilities, tune)
     return Thresholds(f"val-{tune}", values)
+
+
+def binary_names(description: ModelDescription) -> list[str]:
+    """The model's binary attributes, in its order: those thresholds decide."""
+    return [a.name for a in description.attribute_schema.attributes if a.kind == "binary"]
 
 
 def evaluate_model(
@@ -600,18 +703,25 @@ def evaluate_model(
         if len(protocol) == 0:
             raise ValueError(f"{folder}: protocol {name} holds no images")
         raw = score_protocol(
-            model, protocol, options.batch_size, options.device, options.progress, aliases
+            model,
+            protocol,
+            options.batch_size,
+            options.device,
+            options.progress,
+            aliases,
+            data.schema,
         )
         names = raw.attributes
         scores = calibrated(raw, use.calibration)
-        chosen_thresholds = thresholds.values[[list(model.attributes).index(n) for n in names]]
+        chosen_thresholds = thresholds.values[[binary_names(description).index(n) for n in names]]
         decisions = scores.decisions(chosen_thresholds)
         metrics = attribute_metrics(scores.labels, decisions, names)
         measured = {"raw": calibration_metrics(raw.labels, raw.probabilities, names)}
         if use.calibration is not None:
             measured["calibrated"] = calibration_metrics(scores.labels, scores.probabilities, names)
         curve = risk_coverage(scores.labels, scores.probabilities, chosen_thresholds, names)
-        results[name] = ProtocolResult(scores, decisions, metrics, raw, measured, curve)
+        per_kind = {} if raw.kinds is None else kind_scores(raw.kinds)
+        results[name] = ProtocolResult(scores, decisions, metrics, raw, measured, curve, per_kind)
         if slices and slice_table is None:
             slice_table = subgroup_table(scores, decisions, protocol)
     evaluated = next(iter(results.values())).scores
@@ -622,6 +732,11 @@ def evaluate_model(
     baselines, baseline_rows = fit_baselines(
         data, test_labels, [pairs[n] for n in evaluated.attributes]
     )
+    scored_kinds = evaluated.kinds
+    kinds = () if scored_kinds is None else scored_kinds.attributes
+    fitted_kinds = {}
+    if scored_kinds is not None:
+        fitted_kinds = kind_baselines(data, scored_kinds, [pairs[a.name] for a in kinds])
     curves = None
     if robustness and evaluated.attributes != tuple(model.attributes):
         raise ValueError("--robustness needs a dataset that labels every attribute of the model")
@@ -651,7 +766,11 @@ def evaluate_model(
         protocol_dir=folder,
         crop=crop,
         attributes=evaluated.attributes,
-        left_out=tuple(n for n in model.attributes if n not in evaluated.attributes),
+        left_out=tuple(
+            n
+            for n in model.attributes
+            if n not in evaluated.attributes and n not in {a.name for a in kinds}
+        ),
         dataset=f"{data.format}:{data_root}",
         source=source,
         thresholds=thresholds,
@@ -663,6 +782,8 @@ def evaluate_model(
         whole_image={p: n for p, n in whole.items() if n},
         slices=slice_table,
         robustness=curves,
+        kinds=kinds,
+        kind_baselines=fitted_kinds,
     )
 
 
@@ -798,7 +919,11 @@ def write_eval(result: EvalResult, out: str | Path) -> dict[str, Path]:
         "labels": first.labels,
         "thresholds": result.thresholds.values,
     }
+    if first.kinds is not None:
+        arrays["kind_labels"] = first.kinds.labels
     for name, protocol in result.protocols.items():
+        if protocol.scores.kinds is not None:
+            arrays[f"kind_{name}"] = protocol.scores.kinds.estimates()
         arrays[f"prob_{name}"] = protocol.scores.probabilities
         if protocol.raw is not protocol.scores:
             arrays[f"raw_prob_{name}"] = protocol.raw.probabilities

@@ -89,7 +89,7 @@ class FacePrediction:
     attributes: tuple[str, ...]
     """The binary attributes, in the model's order."""
     probabilities: np.ndarray
-    """``(K,)`` float32, P(attribute present)."""
+    """``(K,)`` float32, P(attribute present) of the binary attributes."""
     thresholds: np.ndarray
     """``(K,)`` the model's tuned decision thresholds (0.5 when it has none)."""
     embedding: np.ndarray

@@ -1,5 +1,6 @@
 """The report's charts as matplotlib figures (no display needed): training curves, per-attribute
-error bars against the baseline, and sample images with their labels marked right or wrong.
+error bars against the baseline, sample images with their labels marked right or wrong, and the
+confusion matrices and predicted-against-true plots of categorical and numeric attributes.
 (The correlation heatmap is :mod:`faceattr.data.stats`'s own.)"""
 
 from __future__ import annotations
@@ -146,4 +147,57 @@ def sample_grid(
                 va="center",
                 transform=text_axes.transAxes,
             )
+    return figure
+
+
+def confusion_figure(confusion: NDArray[np.int64], classes: Sequence[str], title: str) -> Figure:
+    """A categorical attribute's confusion matrix (rows: true class, columns: predicted), each
+    cell shaded by its share of the true class and labelled with its count."""
+    counts = np.asarray(confusion)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    side = 2.5 + 0.55 * len(classes)
+    figure = Figure(figsize=(side + 1.2, side), layout="constrained")
+    axes = figure.add_subplot()
+    image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    for (row, column), count in np.ndenumerate(counts):
+        colour = "white" if shares[row, column] > 0.6 else "black"
+        axes.text(column, row, str(count), ha="center", va="center", color=colour, fontsize=8)
+    ticks = np.arange(len(classes))
+    axes.set_xticks(ticks, list(classes), rotation=45, ha="right", fontsize=8)
+    axes.set_yticks(ticks, list(classes), fontsize=8)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    figure.colorbar(image, ax=axes, label="share of the true class")
+    axes.set_title(title)
+    return figure
+
+
+def numeric_figure(
+    truth: Scores, predicted: Scores, unit: str, title: str, bins: int = 6
+) -> Figure:
+    """A numeric attribute's predicted against true values (left, the identity line dashed) and
+    its mean absolute error within equal ranges of the true value (right, image counts above)."""
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    scatter, ranges = figure.subplots(1, 2)
+    low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
+    scatter.scatter(truth, predicted, s=10, alpha=0.6)
+    scatter.plot([low, high], [low, high], linestyle="--", color=BASELINE_COLOUR)
+    suffix = f" ({unit})" if unit else ""
+    scatter.set_xlabel(f"true{suffix}")
+    scatter.set_ylabel(f"predicted{suffix}")
+    scatter.grid(alpha=0.3)
+    edges = np.linspace(float(truth.min()), float(truth.max()), bins + 1)
+    which = np.clip(np.searchsorted(edges, truth, side="right") - 1, 0, bins - 1)
+    error = np.abs(predicted - truth)
+    counts = np.bincount(which, minlength=bins)
+    sums = np.bincount(which, weights=error, minlength=bins)
+    mae = np.divide(sums, counts, out=np.full(bins, np.nan), where=counts > 0)
+    centres, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+    bars = ranges.bar(centres, np.nan_to_num(mae), width=width * 0.9)
+    ranges.bar_label(bars, labels=[f"n={n}" for n in counts], padding=2, fontsize=7)
+    ranges.set_xlabel(f"true value range{suffix}")
+    ranges.set_ylabel(f"mean absolute error{suffix}")
+    ranges.grid(axis="y", alpha=0.3)
+    figure.suptitle(title)
     return figure

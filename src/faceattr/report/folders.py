@@ -5,7 +5,7 @@ written by ``faceattr evaluate``) and run folders (``metrics.csv``, ``config.yam
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from faceattr.data.schema import Attribute
 from faceattr.evaluation.evaluate import EVAL_FILE, PREDICTIONS_FILE, read_eval_json
 from faceattr.training.config import CONFIG_FILE, ConfigError, TrainConfig, load_config
 
@@ -73,6 +74,12 @@ class Evaluation:
     decisions: dict[str, NDArray[np.uint8]]
     """Protocol -> (N, K) predicted labels: ``decisions_<P>`` of the predictions file (C: the
     views' vote), else the probabilities above the attribute's threshold."""
+    kind_attributes: tuple[Attribute, ...] = ()
+    """The categorical and numeric attributes scored (``kind_attributes`` of eval.json)."""
+    kind_labels: NDArray[np.float32] | None = None
+    """(N, J) their labels (class index or value; NaN: missing)."""
+    kind_predictions: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    """Protocol -> (N, J) their predictions (most probable class or value)."""
 
     @property
     def primary_protocol(self) -> str:
@@ -188,6 +195,12 @@ def load_evaluation(directory: str | Path) -> Evaluation:
     image_ids, labels, probabilities, decisions = _read_predictions(
         directory / PREDICTIONS_FILE, tuple(protocols), count, thresholds
     )
+    kinds = tuple(Attribute.from_json(a) for a in document.get("kind_attributes", ()))
+    kind_labels, kind_predictions = None, {}
+    if kinds:
+        with np.load(directory / PREDICTIONS_FILE, allow_pickle=False) as predictions:
+            kind_labels = predictions["kind_labels"]
+            kind_predictions = {p: predictions[f"kind_{p}"] for p in protocols}
     run_dir = document.get("run_dir")
     return Evaluation(
         directory=directory,
@@ -212,6 +225,9 @@ def load_evaluation(directory: str | Path) -> Evaluation:
         labels=labels,
         probabilities=probabilities,
         decisions=decisions,
+        kind_attributes=kinds,
+        kind_labels=kind_labels,
+        kind_predictions=kind_predictions,
     )
 
 

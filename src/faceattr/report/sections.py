@@ -26,7 +26,14 @@ from faceattr.report.document import (
     cells,
     render_figure,
 )
-from faceattr.report.figures import error_bars, sample_grid, training_curves, yes_no
+from faceattr.report.figures import (
+    confusion_figure,
+    error_bars,
+    numeric_figure,
+    sample_grid,
+    training_curves,
+    yes_no,
+)
 from faceattr.report.folders import Evaluation
 
 SectionRenderer = Callable[[ReportData], Section | None]
@@ -415,11 +422,78 @@ def calibration_section(data: ReportData) -> Section | None:
     return Section("Calibration", tuple(blocks))
 
 
+# ---- categorical and numeric attributes -----------------------------------------------------
+
+
+def kinds_section(data: ReportData) -> Section | None:
+    """The categorical and numeric attributes on the primary protocol: their scores beside the
+    majority class or the training mean and median, a confusion matrix per categorical attribute,
+    predicted against true values and the error by range per numeric one."""
+    evaluation = data.entries[0].evaluation
+    if evaluation is None or not evaluation.kind_attributes or evaluation.kind_labels is None:
+        return None
+    primary = evaluation.primary_protocol
+    scores = evaluation.document["protocols"][primary]["kinds"]
+    baselines = evaluation.document["baselines"]["kinds"]
+    categorical: list[tuple[Cell, ...]] = []
+    numeric: list[tuple[Cell, ...]] = []
+    blocks: list[Block] = []
+    for j, attribute in enumerate(evaluation.kind_attributes):
+        name, score, baseline = attribute.name, scores[attribute.name], baselines[attribute.name]
+        if attribute.kind == "categorical":
+            majority = baseline["majority"]
+            categorical.append(
+                cells(
+                    name,
+                    str(score["count"]),
+                    *(percent(score[m]) for m in ("accuracy", "macro_f1", "balanced_accuracy")),
+                    f"{attribute.classes[int(majority['value'])]}: {percent(majority['accuracy'])}",
+                )
+            )
+            title = f"{name}, protocol {primary}"
+            figure = confusion_figure(np.asarray(score["confusion"]), attribute.classes, title)
+            caption = f"Confusion matrix of {name} (protocol {primary}; rows: true class)"
+            blocks.append(render_figure(f"confusion_{name}", caption, figure))
+            continue
+        numeric.append(
+            cells(
+                name,
+                str(score["count"]),
+                *(f"{score[m]:.3g}" for m in ("mae", "rmse")),
+                percent(score["cs"]),
+                *(f"{baseline[b]['mae']:.3g}" for b in ("mean", "median")),
+            )
+        )
+        truth = evaluation.kind_labels[:, j].astype(np.float64)
+        known = ~np.isnan(truth)
+        predicted = evaluation.kind_predictions[primary][known, j]
+        title = f"{name}, protocol {primary}"
+        figure = numeric_figure(truth[known], predicted, attribute.unit, title)
+        caption = f"{name}: predicted against true values and the error by range"
+        blocks.append(render_figure(f"numeric_{name}", caption, figure))
+    tables: list[Block] = []
+    if categorical:
+        names: tuple[str, ...] = (
+            "attribute",
+            "images",
+            "accuracy",
+            "macro-F1",
+            "balanced acc.",
+            "majority class",
+        )
+        tables.append(ReportTable("Categorical attributes (%)", names, tuple(categorical)))
+    if numeric:
+        names = ("attribute", "images", "MAE", "RMSE", "CS(5) %", "mean MAE", "median MAE")
+        tables.append(ReportTable("Numeric attributes (in their units)", names, tuple(numeric)))
+    return Section("Categorical and numeric attributes", (*tables, *blocks))
+
+
 SINGLE_SECTIONS: tuple[SectionRenderer, ...] = (
     model_card,
     training_section,
     baseline_section,
     protocol_section,
+    kinds_section,
     classification_section,
     calibration_section,
     correlation_section,

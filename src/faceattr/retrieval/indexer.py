@@ -104,7 +104,7 @@ def index_model(predictor: Predictor, source: str = "") -> IndexModel:
     """The :class:`IndexModel` of ``predictor``'s PyTorch model (loaded from ``source``)."""
     fingerprint = model_fingerprint(predictor.description, predictor.model.state_dict())
     name = predictor.description.model_name
-    return IndexModel(fingerprint, name, tuple(predictor.attributes), source)
+    return IndexModel(fingerprint, name, predictor.description.attribute_schema, source)
 
 
 def file_sha256(path: str | Path) -> str:

@@ -1,13 +1,21 @@
-"""A small boolean query language over attribute probabilities (seed 004's content-based retrieval).
+"""A small boolean query language over attribute outputs (seed 004's content-based retrieval).
 
 Grammar (keywords case-insensitive, attribute names matched exactly or else case-insensitively)::
 
     expr   := term ('or' term)*
     term   := factor ('and' factor)*
-    factor := 'not' factor | '(' expr ')' | NAME [('>' | '<' | '>=' | '<=') NUMBER]
+    factor := 'not' factor | '(' expr ')'
+            | NAME [('>' | '<' | '>=' | '<=') NUMBER]      binary or numeric
+            | NAME 'between' NUMBER 'and' NUMBER           binary or numeric, bounds included
+            | NAME ('=' | '!=') CLASS                      categorical
 
-``NAME`` alone means ``P(NAME) >= min_prob``, so ``not NAME`` means ``P(NAME) < min_prob``; a
-``NUMBER`` is a probability in [0, 1]. The empty query matches every face. A query nests at most
+A binary ``NAME`` alone means ``P(NAME) >= min_prob``, so ``not NAME`` means
+``P(NAME) < min_prob``; its ``NUMBER`` is a probability in [0, 1]. A numeric attribute compares
+its predicted value in its own unit (``age<30``, ``age between 20 and 30``). A categorical one
+tests its predicted (most probable) class: ``race=Asian``, ``race!=White`` (``not race=White``);
+a ``CLASS`` is a word or a quoted string (``'Middle Eastern'``), matched exactly or else
+case-insensitively, and always stored in the schema's spelling. The empty query matches every
+face. A query nests at most
 :data:`MAX_DEPTH` parentheses and ``not`` and holds at most :data:`MAX_TERMS` attribute terms, so
 that its SQL stays within what SQLite and PostgreSQL parse (SQLite's parser stack, its 127
 arguments per function) and the recursive parser within Python's recursion limit.
@@ -17,7 +25,10 @@ matrix (brute force), :meth:`Query.where` as a SQLAlchemy boolean clause over on
 attribute, and a *margin* for ranking (:meth:`Query.score`, :meth:`Query.score_clause`): a leaf
 ``p >= t`` scores ``p - t`` (``t - p`` for ``<``/``<=``), ``not`` negates, ``and`` takes the minimum
 and ``or`` the maximum, so a face that satisfies the query scores >= 0, and the higher the score
-the further every probability that decides it lies on the satisfying side.
+the further every probability that decides it lies on the satisfying side. A numeric leaf's
+margin is in units of its range (``(t - v) / (high - low)`` for ``v < t``), so it mixes with
+probabilities; a categorical leaf scores the probability of the predicted class, positive when it
+is the class asked for and negative otherwise.
 """
 
 from __future__ import annotations
@@ -35,7 +46,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
-KEYWORDS = ("and", "or", "not")
+from faceattr.data.schema import Attribute, Schema, SchemaError
+
+KEYWORDS = ("and", "or", "not", "between")
 COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
     ">=": operator.ge,
     "<=": operator.le,
@@ -47,7 +60,11 @@ MAX_DEPTH = 12
 overflows at 19 levels of alternating ``and``/``or``)."""
 MAX_TERMS = 64
 """Most attribute terms a query may hold."""
-_TOKEN = re.compile(r"\s*(?:(?P<op>>=|<=|>|<)|(?P<paren>[()])|(?P<word>[A-Za-z0-9_.]+))")
+EQUALITIES = ("=", "!=")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<op>>=|<=|!=|>|<|=)|(?P<paren>[()])|(?P<word>-?[A-Za-z0-9_.]+)"
+    r"|(?P<string>'[^']*'|\"[^\"]*\"))"
+)
 
 
 class QueryError(ValueError):
@@ -56,7 +73,8 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True)
 class Token:
-    """One lexical token: its ``kind`` (``op``, ``paren``, ``word`` or ``end``), text, offset."""
+    """One lexical token: its ``kind`` (``op``, ``paren``, ``word``, ``string`` (quotes kept) or
+    ``end``), text, offset."""
 
     kind: str
     text: str
@@ -81,7 +99,9 @@ def tokenize(text: str) -> list[Token]:
 
 
 Columns = Mapping[str, Any]
-"""Attribute name -> its values: numpy arrays, or SQLAlchemy column expressions."""
+"""Attribute name -> its values, numpy arrays or SQLAlchemy column expressions: P(present) of a
+binary attribute, the value of a numeric one, and a ``(class names, probability of that class)``
+pair for a categorical one."""
 
 
 class least(GenericFunction[float]):  # noqa: N801  (SQL function names are lower case)
@@ -110,23 +130,55 @@ def _greatest_sqlite(element: greatest, compiler: Any, **kw: Any) -> str:
 
 @dataclass(frozen=True)
 class Threshold:
-    """A leaf: ``P(attribute) op value``."""
+    """A leaf: ``P(attribute) op value``, or a numeric attribute's ``value op value``, whose
+    margin is divided by ``scale`` (its range)."""
 
     attribute: str
     op: str
     value: float
+    scale: float = 1.0
 
     def holds(self, columns: Columns) -> Any:
         """Whether the leaf holds, for numpy arrays or SQL columns alike."""
         return COMPARISONS[self.op](columns[self.attribute], self.value)
 
     def margin(self, columns: Columns) -> Any:
-        """How far the probability lies on the satisfying side of the threshold."""
+        """How far the output lies on the satisfying side of the threshold (in ``scale``s)."""
         p = columns[self.attribute]
-        return p - self.value if self.op in (">=", ">") else self.value - p
+        margin = p - self.value if self.op in (">=", ">") else self.value - p
+        return margin if self.scale == 1.0 else margin / self.scale
 
     def __str__(self) -> str:
         return f"{self.attribute}{self.op}{self.value:g}"
+
+
+@dataclass(frozen=True)
+class Category:
+    """A leaf: the predicted class of a categorical attribute is ``label``."""
+
+    attribute: str
+    label: str
+
+    def _pair(self, columns: Columns) -> tuple[Any, Any]:
+        pair = columns[self.attribute]
+        if not isinstance(pair, tuple):
+            raise QueryError(f"{self.attribute} is not categorical in these columns")
+        return pair
+
+    def holds(self, columns: Columns) -> Any:
+        """Whether the predicted class is ``label``."""
+        return self._pair(columns)[0] == self.label
+
+    def margin(self, columns: Columns) -> Any:
+        """The predicted class's probability, negated when it is not ``label``."""
+        names, p = self._pair(columns)
+        if isinstance(p, np.ndarray):
+            return np.where(names == self.label, p, -p)
+        return sa.case((names == self.label, p), else_=-p)
+
+    def __str__(self) -> str:
+        word = re.fullmatch(r"[A-Za-z0-9_.]+", self.label) is not None
+        return f"{self.attribute}={self.label if word else repr(self.label)}"
 
 
 @dataclass(frozen=True)
@@ -189,7 +241,7 @@ class Or:
         return "(" + " or ".join(map(str, self.operands)) + ")"
 
 
-Node = Threshold | Not | And | Or
+Node = Threshold | Category | Not | And | Or
 
 
 @dataclass(frozen=True)
@@ -205,7 +257,7 @@ class Query:
         names: dict[str, None] = {}
 
         def visit(node: Node) -> None:
-            if isinstance(node, Threshold):
+            if isinstance(node, Threshold | Category):
                 names[node.attribute] = None
             elif isinstance(node, Not):
                 visit(node.operand)
@@ -229,7 +281,8 @@ class Query:
         return {name: probabilities[:, list(attributes).index(name)] for name in self.attributes}
 
     def mask(self, probabilities: np.ndarray, attributes: Sequence[str]) -> np.ndarray:
-        """Which rows of ``probabilities`` (N, K; columns named by ``attributes``) satisfy it."""
+        """Which rows of ``probabilities`` (N, K; columns named by ``attributes``; binary or
+        numeric attributes) satisfy it."""
         columns = self._columns(probabilities, attributes)
         if self.root is None:
             return np.ones(len(probabilities), dtype=bool)
@@ -263,11 +316,11 @@ class Query:
 class _Parser:
     """Recursive descent over the tokens of one query."""
 
-    def __init__(self, text: str, attributes: Sequence[str] | None, min_prob: float) -> None:
+    def __init__(self, text: str, schema: Schema | None, min_prob: float) -> None:
         self.tokens = tokenize(text)
         self.index = 0
-        self.any_name = attributes is None
-        self.folded = {name.lower(): name for name in attributes or ()}
+        self.any_name = schema is None
+        self.folded = {a.name.lower(): a for a in schema.attributes} if schema else {}
         self.min_prob = min_prob
         self.depth = 0
         self.terms = 0
@@ -322,11 +375,74 @@ class _Parser:
                 f"too many terms: a query holds at most {MAX_TERMS} attribute terms "
                 f"(one more at position {self.current.position})"
             )
-        name = self.attribute(self.advance())
-        if self.current.kind != "op":
-            return Threshold(name, ">=", self.min_prob)
+        name = self.advance()
+        attribute = self.attribute(name)
+        if self.current.kind == "op" and self.current.text in EQUALITIES:
+            return self.category(attribute, name)
+        if attribute.kind == "categorical":
+            raise QueryError(
+                f"{attribute.name!r} at position {name.position} is categorical: test its class "
+                f"with = or != ({attribute.name}={attribute.classes[0]})"
+            )
+        if self.is_keyword("between"):
+            self.advance()
+            low = self.number(attribute)
+            if not self.is_keyword("and"):
+                raise self.unexpected("'and'")
+            self.advance()
+            high = self.number(attribute)
+            return And(
+                (self.threshold(attribute, ">=", low), self.threshold(attribute, "<=", high))
+            )
+        if self.current.kind == "op":
+            op = self.advance().text
+            return self.threshold(attribute, op, self.number(attribute))
+        if attribute.kind == "numeric":
+            raise QueryError(
+                f"{attribute.name!r} at position {name.position} is numeric: compare it with a "
+                f"number ({attribute.name}<30, {attribute.name} between 20 and 30)"
+            )
+        return Threshold(attribute.name, ">=", self.min_prob)
+
+    def threshold(self, attribute: Attribute, op: str, value: float) -> Threshold:
+        """``attribute op value``; a numeric attribute's margin in units of its range."""
+        if attribute.kind == "numeric" and attribute.low is not None and attribute.high is not None:
+            return Threshold(attribute.name, op, value, float(attribute.high - attribute.low))
+        return Threshold(attribute.name, op, value)
+
+    def category(self, attribute: Attribute, name: Token) -> Node:
+        """``NAME = CLASS`` or ``NAME != CLASS`` (the operator is the current token)."""
         op = self.advance().text
-        return Threshold(name, op, self.probability())
+        if attribute.kind != "categorical" and not self.any_name:
+            raise QueryError(
+                f"{op!r} at position {self.tokens[self.index - 1].position} tests a categorical "
+                f"attribute's class; {attribute.name} is {attribute.kind}: compare it with "
+                "<, <=, >, >= or between"
+            )
+        token = self.current
+        if token.kind == "string":
+            text = token.text[1:-1]
+        elif token.kind == "word" and token.text.lower() not in KEYWORDS:
+            text = token.text
+        else:
+            raise self.unexpected(f"a class of {attribute.name}")
+        self.advance()
+        node = Category(attribute.name, self.label(attribute, text, token))
+        return node if op == "=" else Not(node)
+
+    def label(self, attribute: Attribute, text: str, token: Token) -> str:
+        """The class ``text`` names: exactly, else the one class equal to it ignoring case."""
+        if self.any_name or text in attribute.classes:
+            return text
+        folded = [c for c in attribute.classes if c.lower() == text.lower()]
+        if len(folded) == 1:
+            return folded[0]
+        close = difflib.get_close_matches(text, attribute.classes, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise QueryError(
+            f"unknown class {text!r} of {attribute.name} at position {token.position} "
+            f"(classes: {', '.join(attribute.classes)}){hint}"
+        )
 
     def nested(self) -> Node:
         """``not factor`` or ``( expr )``, one level deeper (at most :data:`MAX_DEPTH`)."""
@@ -347,25 +463,35 @@ class _Parser:
         self.depth -= 1
         return node
 
-    def attribute(self, token: Token) -> str:
-        name = self.folded.get(token.text.lower())
-        if name is not None:
-            return name
+    def attribute(self, token: Token) -> Attribute:
+        found = self.folded.get(token.text.lower())
+        if found is not None:
+            return found
         if self.any_name:
-            return token.text
+            try:
+                return Attribute(token.text)  # its kind unknown: any test is allowed
+            except SchemaError:
+                raise QueryError(
+                    f"{token.text!r} at position {token.position} is not an attribute name"
+                ) from None
         close = difflib.get_close_matches(token.text.lower(), list(self.folded), n=1)
-        hint = f"; did you mean {self.folded[close[0]]!r}?" if close else ""
+        hint = f"; did you mean {self.folded[close[0]].name!r}?" if close else ""
         raise QueryError(f"unknown attribute {token.text!r} at position {token.position}{hint}")
 
-    def probability(self) -> float:
+    def number(self, attribute: Attribute) -> float:
+        """A probability in [0, 1] for a binary attribute, any finite number for a numeric one
+        (in its unit)."""
         token = self.current
+        expected = "a number" if attribute.kind == "numeric" else "a probability"
         if token.kind != "word":
-            raise self.unexpected("a probability")
+            raise self.unexpected(expected)
         try:
             value = float(token.text)
         except ValueError:
-            raise self.unexpected("a probability") from None
-        if not 0.0 <= value <= 1.0:
+            raise self.unexpected(expected) from None
+        if not np.isfinite(value):
+            raise self.unexpected(expected)
+        if attribute.kind == "binary" and not self.any_name and not 0.0 <= value <= 1.0:
             raise QueryError(
                 f"probability {token.text} at position {token.position} is outside [0, 1]"
             )
@@ -373,13 +499,19 @@ class _Parser:
         return value
 
 
-def parse_query(text: str, attributes: Sequence[str] | None, min_prob: float = 0.5) -> Query:
-    """Parse ``text`` (grammar in the module docstring) over ``attributes``, a model's names
-    (None: any name, checking the syntax only).
+def parse_query(
+    text: str, attributes: Sequence[str] | Schema | None, min_prob: float = 0.5
+) -> Query:
+    """Parse ``text`` (grammar in the module docstring) over ``attributes``: a model's schema,
+    or its names (all binary), or None (any name, checking the syntax only).
 
-    A bare attribute means ``P >= min_prob``. Raises :class:`QueryError` naming the unknown
-    attribute (with the closest known name) or the bad token and its position (0-based offset).
+    A bare binary attribute means ``P >= min_prob``. Raises :class:`QueryError` naming the
+    unknown attribute (with the closest known name) or class, the test that does not fit the
+    attribute's kind, or the bad token, and its position (0-based offset).
     """
     if not 0.0 <= min_prob <= 1.0:
         raise QueryError(f"min_prob must lie in [0, 1], got {min_prob}")
-    return Query(text, _Parser(text, attributes, min_prob).parse())
+    schema = None
+    if attributes is not None:
+        schema = attributes if isinstance(attributes, Schema) else Schema.binary(attributes)
+    return Query(text, _Parser(text, schema, min_prob).parse())

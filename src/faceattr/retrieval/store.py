@@ -1,11 +1,14 @@
 """The attribute index: files, faces and their attribute probabilities in SQLite or PostgreSQL.
 
-Three SQLAlchemy Core tables: ``meta`` (which model made the index, its attributes), ``files``
-(one row per image file: absolute path, size, mtime_ns, sha256, status, error, face count) and
-``faces`` (box, landmarks, detection score, the model's embedding as float32 bytes and one double
-column ``p_<attribute>`` per attribute, each indexed, so a :class:`~faceattr.retrieval.query.Query`
-compiles to a SQL ``WHERE`` clause and its ranking margin to an ``ORDER BY``). The ``faces`` table
-follows the model's attributes, so it is created when the first model is bound to the index.
+Three SQLAlchemy Core tables: ``meta`` (which model made the index, its attribute schema),
+``files`` (one row per image file: absolute path, size, mtime_ns, sha256, status, error, face
+count) and ``faces`` (box, landmarks, detection score, the model's embedding as float32 bytes and
+the attributes' columns, each indexed, so a :class:`~faceattr.retrieval.query.Query` compiles to
+a SQL ``WHERE`` clause and its ranking margin to an ``ORDER BY``): a binary attribute's
+probability ``p_<name>``; a numeric one's predicted value in its unit ``v_<name>``; a categorical
+one's predicted class name ``c_<name>`` and that class's probability ``p_<name>``. The ``faces``
+table follows the model's attributes, so it is created when the first model is bound to the
+index.
 
 SQLite (a path, or ``sqlite:///path``) runs in WAL mode, so searches read while an indexer writes;
 ``postgresql://user@host:port/db`` goes through psycopg 3. Every :meth:`IndexStore.write_files`
@@ -39,6 +42,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from tqdm import tqdm
 
 from faceattr.data.record import cache_home
+from faceattr.data.schema import Schema
+from faceattr.inference.values import CategoricalValue, NumericValue
 from faceattr.retrieval.ann import AnnIndex, AnnVersion, training_size
 from faceattr.retrieval.query import Query, QueryError, parse_query
 
@@ -49,6 +54,8 @@ SCHEMA_VERSION = "1"
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 PROBABILITY_PREFIX = "p_"
+VALUE_PREFIX = "v_"
+CLASS_PREFIX = "c_"
 BOX_COLUMNS = ("box_x", "box_y", "box_w", "box_h")
 GENERATION = "generation"
 ANN_SAVE_SECONDS = 300.0
@@ -64,13 +71,18 @@ class IndexModelError(ValueError):
 @dataclass(frozen=True)
 class IndexModel:
     """The model an index belongs to: its ``fingerprint`` (hash of description and weights),
-    registry ``name``, ``attributes`` (one probability column each) and where it was loaded
-    from (``source``, for ``like`` searches; may be empty)."""
+    registry ``name``, attribute ``schema`` (the columns of each attribute follow its kind) and
+    where it was loaded from (``source``, for ``like`` searches; may be empty)."""
 
     fingerprint: str
     name: str
-    attributes: tuple[str, ...]
+    schema: Schema
     source: str = ""
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """The attribute names, in the model's order."""
+        return self.schema.names
 
     def describe(self) -> str:
         """``name (fingerprint prefix)`` for messages."""
@@ -109,13 +121,14 @@ class FileEntry:
 @dataclass(frozen=True)
 class SearchHit:
     """One face found by a search; ``score`` is the query's margin, or the cosine similarity to
-    the ``like`` embedding."""
+    the ``like`` embedding; ``probabilities`` and ``values`` as :class:`FaceRecord`'s."""
 
     face_id: int
     path: str
     box: tuple[float, float, float, float]
     score: float
     probabilities: dict[str, float]
+    values: dict[str, float | str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,7 +141,11 @@ class FaceRecord:
     landmarks: tuple[tuple[float, float], ...]
     detection_score: float
     probabilities: dict[str, float]
+    """P(present) of each binary attribute, P(predicted class) of each categorical one."""
     embedding: np.ndarray = field(repr=False)
+    values: dict[str, float | str] = field(default_factory=dict)
+    """The predicted value of each numeric attribute (in its unit), the predicted class name of
+    each categorical one."""
 
 
 @dataclass(frozen=True)
@@ -212,10 +229,21 @@ def _fixed_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
     return meta, files
 
 
-def _faces_table(metadata: sa.MetaData, attributes: Sequence[str]) -> sa.Table:
-    columns = [
-        sa.Column(PROBABILITY_PREFIX + name, sa.Double, nullable=False) for name in attributes
-    ]
+def _attribute_columns(schema: Schema) -> list[sa.Column[Any]]:
+    """The ``faces`` columns of ``schema``'s attributes (see the module docstring)."""
+    columns: list[sa.Column[Any]] = []
+    for attribute in schema.attributes:
+        if attribute.kind == "numeric":
+            columns.append(sa.Column(VALUE_PREFIX + attribute.name, sa.Double, nullable=False))
+            continue
+        if attribute.kind == "categorical":
+            columns.append(sa.Column(CLASS_PREFIX + attribute.name, sa.Text, nullable=False))
+        columns.append(sa.Column(PROBABILITY_PREFIX + attribute.name, sa.Double, nullable=False))
+    return columns
+
+
+def _faces_table(metadata: sa.MetaData, schema: Schema) -> sa.Table:
+    columns = _attribute_columns(schema)
     table = sa.Table(
         "faces",
         metadata,
@@ -243,7 +271,7 @@ class IndexStore:
         self.meta, self.files = _fixed_tables(self.metadata)
         self.metadata.create_all(engine)
         self.model = self._read_model()
-        self.faces = None if self.model is None else self._create_faces(self.model.attributes)
+        self.faces = None if self.model is None else self._create_faces(self.model.schema)
         self._ann: AnnIndex | None = None
         self._ann_lock = threading.RLock()
         self._following = False
@@ -276,6 +304,11 @@ class IndexStore:
     def attributes(self) -> tuple[str, ...]:
         """The indexed attributes (empty while no model is bound)."""
         return () if self.model is None else self.model.attributes
+
+    @property
+    def schema(self) -> Schema | None:
+        """The indexed attributes with their kinds (None while no model is bound)."""
+        return None if self.model is None else self.model.schema
 
     def close(self) -> None:
         """Save the FAISS index if this store changed it, and release the database connections."""
@@ -315,6 +348,7 @@ class IndexStore:
                 "model": model.fingerprint,
                 "model_name": model.name,
                 "attributes": json.dumps(list(model.attributes)),
+                "attribute_schema": json.dumps(model.schema.to_json()),
                 "model_source": model.source,
                 "uid": uuid.uuid4().hex,
                 GENERATION: str(generation),
@@ -322,7 +356,7 @@ class IndexStore:
             connection.execute(
                 self.meta.insert(), [{"key": k, "value": v} for k, v in values.items()]
             )
-        self.faces = self._create_faces(model.attributes)
+        self.faces = self._create_faces(model.schema)
         self.model = model
         with self._ann_lock:
             self._ann = None
@@ -544,7 +578,8 @@ class IndexStore:
         return {path: int(file_id) for path, file_id in connection.execute(statement)}
 
     def _face_row(self, file_id: int, face: FacePrediction) -> dict[str, Any]:
-        if tuple(face.attributes) != self.attributes:
+        values = face.values()
+        if tuple(values) != self.attributes:
             raise ValueError("the face's attributes differ from the index's")
         embedding = np.ascontiguousarray(face.embedding, dtype=np.float32)
         row: dict[str, Any] = {
@@ -554,8 +589,14 @@ class IndexStore:
             "embedding": embedding.tobytes(),
         }
         row.update(zip(BOX_COLUMNS, map(float, face.box), strict=True))
-        for name, p in zip(self.attributes, face.probabilities, strict=True):
-            row[PROBABILITY_PREFIX + name] = float(p)
+        for name, value in values.items():
+            if isinstance(value, NumericValue):
+                row[VALUE_PREFIX + name] = value.value
+            elif isinstance(value, CategoricalValue):
+                row[CLASS_PREFIX + name] = value.label
+                row[PROBABILITY_PREFIX + name] = value.probability
+            else:
+                row[PROBABILITY_PREFIX + name] = value.probability
         return row
 
     # -- reading -----------------------------------------------------------------------------
@@ -577,13 +618,13 @@ class IndexStore:
             raise ValueError(f"limit must be at least 1, got {limit}")
         self._follow_model()
         if isinstance(query, str):
-            query = parse_query(query, self.attributes or None, min_prob)
+            query = parse_query(query, self.schema, min_prob)
         if self.faces is None:
             return []
         missing = [name for name in query.attributes if name not in self.attributes]
         if missing:
             raise QueryError(f"the index holds no attribute {', '.join(missing)}")
-        columns = self._probability_columns()
+        columns = self._query_columns()
         where = query.where(columns)
         if like is not None:
             like = np.asarray(like, dtype=np.float32)
@@ -669,6 +710,7 @@ class IndexStore:
             detection_score=float(row["detection_score"]),
             probabilities=self._probabilities(row),
             embedding=np.frombuffer(row["embedding"], dtype=np.float32),
+            values=self._values(row),
         )
 
     def is_indexed_path(self, path: str | Path) -> bool:
@@ -703,8 +745,8 @@ class IndexStore:
             return None
         if values.get("schema") != SCHEMA_VERSION:
             raise ValueError(f"index schema {values.get('schema')}, expected {SCHEMA_VERSION}")
-        attributes = tuple(json.loads(values["attributes"]))
-        return IndexModel(values["model"], values["model_name"], attributes, values["model_source"])
+        schema = Schema.from_json(json.loads(values.get("attribute_schema", values["attributes"])))
+        return IndexModel(values["model"], values["model_name"], schema, values["model_source"])
 
     def _follow_model(self) -> None:
         """Take up the model that another process bound (or rebound) since this store read it,
@@ -715,10 +757,10 @@ class IndexStore:
         if self.faces is not None:
             self.metadata.remove(self.faces)
         self.model = model
-        self.faces = None if model is None else _faces_table(self.metadata, model.attributes)
+        self.faces = None if model is None else _faces_table(self.metadata, model.schema)
 
-    def _create_faces(self, attributes: Sequence[str]) -> sa.Table:
-        table = _faces_table(self.metadata, attributes)
+    def _create_faces(self, schema: Schema) -> sa.Table:
+        table = _faces_table(self.metadata, schema)
         table.create(self.engine, checkfirst=True)
         return table
 
@@ -727,18 +769,33 @@ class IndexStore:
             raise RuntimeError("no model is bound to this index yet (call bind_model)")
         return self.faces
 
-    def _probability_columns(self) -> dict[str, sa.ColumnElement[float]]:
+    def _require_model(self) -> IndexModel:
+        if self.model is None:
+            raise RuntimeError("no model is bound to this index yet (call bind_model)")
+        return self.model
+
+    def _query_columns(self) -> dict[str, Any]:
+        """The columns a :class:`Query` reads, by attribute (see ``query.Columns``)."""
         faces = self._require_faces()
-        return {name: faces.c[PROBABILITY_PREFIX + name] for name in self.attributes}
+        columns: dict[str, Any] = {}
+        for attribute in self._require_model().schema.attributes:
+            name = attribute.name
+            if attribute.kind == "numeric":
+                columns[name] = faces.c[VALUE_PREFIX + name]
+            elif attribute.kind == "categorical":
+                columns[name] = (faces.c[CLASS_PREFIX + name], faces.c[PROBABILITY_PREFIX + name])
+            else:
+                columns[name] = faces.c[PROBABILITY_PREFIX + name]
+        return columns
 
     def _face_select(self, *extra: sa.ColumnElement[Any]) -> sa.Select[Any]:
         faces = self._require_faces()
-        probabilities = self._probability_columns().values()
+        attributes = _attribute_columns(self._require_model().schema)
         return sa.select(
             faces.c.id,
             self.files.c.path,
             *(faces.c[name] for name in BOX_COLUMNS),
-            *probabilities,
+            *(faces.c[column.name] for column in attributes),
             *extra,
         ).join_from(faces, self.files, faces.c.file_id == self.files.c.id)
 
@@ -753,7 +810,28 @@ class IndexStore:
         return x, y, w, h
 
     def _probabilities(self, row: sa.RowMapping) -> dict[str, float]:
-        return {name: float(row[PROBABILITY_PREFIX + name]) for name in self.attributes}
+        schema = self._require_model().schema
+        return {
+            a.name: float(row[PROBABILITY_PREFIX + a.name])
+            for a in schema.attributes
+            if a.kind != "numeric"
+        }
+
+    def _values(self, row: sa.RowMapping) -> dict[str, float | str]:
+        values: dict[str, float | str] = {}
+        for attribute in self._require_model().schema.attributes:
+            if attribute.kind == "numeric":
+                values[attribute.name] = float(row[VALUE_PREFIX + attribute.name])
+            elif attribute.kind == "categorical":
+                values[attribute.name] = str(row[CLASS_PREFIX + attribute.name])
+        return values
 
     def _hit(self, row: sa.RowMapping, score: float) -> SearchHit:
-        return SearchHit(row["id"], row["path"], self._box(row), score, self._probabilities(row))
+        return SearchHit(
+            row["id"],
+            row["path"],
+            self._box(row),
+            score,
+            self._probabilities(row),
+            self._values(row),
+        )

@@ -22,7 +22,7 @@ def test_a_utkface_cache_keeps_age_and_race_with_their_kinds(
     info = CacheInfo.read(out / INFO_FILE)
     assert info.attribute_schema() == data.schema
     kinds = {a.name: a.kind for a in info.attribute_schema().attributes}
-    assert kinds["age"] == "numeric" and kinds["race"] == "categorical" and kinds["Male"] == "binary"
+    assert kinds == {"Male": "binary", "age": "numeric", "race": "categorical"}
     packed = PackedCache(out)
     rows = [int(np.flatnonzero(data.image_ids == i)[0]) for i in packed.image_ids]
     np.testing.assert_array_equal(packed.labels, data.labels[rows])
