@@ -110,6 +110,9 @@ def test_evaluate_report_and_compare_a_model_of_three_kinds(
         assert level["rmse"] == pytest.approx(rmse)
         assert level["cs"] == pytest.approx(np.mean(np.abs(truth[:, 1] - guess[:, 1]) <= 5))
     assert len(document["protocols"]["A"]["per_attribute"]["accuracy"]) == 2
+    printed = document["protocols"]["A"]["kinds"]
+    assert f"MAE {printed['masculinity']['mae']:.2f}" in result.output
+    assert f"accuracy {100 * printed['hair']['accuracy']:.2f}%" in result.output
 
     baselines = document["baselines"]["kinds"]
     majority = train_rows["hair"].dropna().value_counts()

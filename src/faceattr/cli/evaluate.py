@@ -120,6 +120,7 @@ def evaluate_command(
         evaluate_model,
         format_calibration,
         format_error_table,
+        format_kind_table,
         resolve_target,
         write_eval,
     )
@@ -165,6 +166,9 @@ def evaluate_command(
         )
     typer.echo("error (%):")
     typer.echo(format_error_table(result))
+    if result.kinds:
+        typer.echo("categorical and numeric attributes:")
+        typer.echo(format_kind_table(result))
     typer.echo(format_calibration(result))
     for name, fallback in result.whole_image.items():
         typer.echo(

@@ -867,6 +867,34 @@ def format_error_table(result: EvalResult) -> str:
     return markdown_table(names, cells)
 
 
+def format_kind_table(result: EvalResult) -> str:
+    """The categorical and numeric attributes' scores per protocol, beside their baselines, as
+    Markdown ("" when there are none)."""
+    rows: list[list[str]] = []
+    for attribute in result.kinds:
+        name, baseline = attribute.name, result.kind_baselines[attribute.name].scores
+        for protocol, scored in result.protocols.items():
+            score = scored.kinds[name]
+            if isinstance(score, CategoricalScores):
+                cells = [f"accuracy {100 * score.accuracy:.2f}%", f"macro-F1 {score.macro_f1:.3f}"]
+                cells.append(f"balanced accuracy {100 * score.balanced_accuracy:.2f}%")
+            else:
+                unit = f" {attribute.unit}" if attribute.unit else ""
+                cells = [f"MAE {score.mae:.2f}{unit}", f"RMSE {score.rmse:.2f}"]
+                cells.append(f"CS({score.tolerance:g}) {100 * score.cs:.1f}%")
+            against = ", ".join(
+                f"{b} {100 * s.accuracy:.2f}%"
+                if isinstance(s, CategoricalScores)
+                else f"{b} MAE {s.mae:.2f}"
+                for b, s in baseline.items()
+            )
+            rows.append([name, protocol, str(score.count), ", ".join(cells), against])
+    if not rows:
+        return ""
+    header = ["attribute", "protocol", "images", "scores", "baselines"]
+    return markdown_table(header, rows)
+
+
 def format_calibration(result: EvalResult) -> str:
     """Console lines: the calibration used, and per protocol the mean ECE (and NLL) before and
     after it and the risk-coverage area."""
