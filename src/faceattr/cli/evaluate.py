@@ -161,7 +161,8 @@ def evaluate_command(
     typer.echo(f"baselines fitted on {result.baseline_rows}")
     if result.left_out:
         typer.echo(
-            f"scored {len(result.attributes)} shared attributes; not labelled by the dataset: "
+            f"scored {len(result.attributes) + len(result.kinds)} shared attributes; "
+            "not labelled by the dataset: "
             + ", ".join(result.left_out)
         )
     typer.echo("error (%):")
