@@ -49,6 +49,49 @@ def real_celeba_path() -> Path | None:
     return None
 
 
+def real_sample_path(name: str, marker: str) -> Path | None:
+    """The real sample ``name``: ``$FACEATTR_<NAME>``, ``../shared/<name>`` beside the repo, or
+    beside the CelebA sample (``$FACEATTR_CELEBA/../<name>``), when it holds ``marker``."""
+    celeba = os.environ.get("FACEATTR_CELEBA")
+    candidates = [
+        os.environ.get(f"FACEATTR_{name.upper()}"),
+        str(REPO.parent / "shared" / name),
+        str(Path(celeba).parent / name) if celeba else None,
+    ]
+    for c in candidates:
+        if c and (Path(c) / marker).exists():
+            return Path(c)
+    return None
+
+
+def _sample(name: str, marker: str) -> Path:
+    root = real_sample_path(name, marker)
+    if root is None:
+        pytest.skip(
+            f"real {name} sample not found: set FACEATTR_{name.upper()} or place it at "
+            f"../shared/{name}"
+        )
+    return root
+
+
+@pytest.fixture(scope="session")
+def lfw_root() -> Path:
+    """The real LFW sample (392 images, the labels of all 13,143); read-only."""
+    return _sample("lfw", "lfw_att_40.mat")
+
+
+@pytest.fixture(scope="session")
+def utkface_root() -> Path:
+    """The real UTKFace sample (598 images, 5 of them with malformed names); read-only."""
+    return _sample("utkface", "UTKFace")
+
+
+@pytest.fixture(scope="session")
+def celebahq_root() -> Path:
+    """The real CelebA-HQ sample (600 images, the annotations of all 30,000); read-only."""
+    return _sample("celebahq", "CelebAMask-HQ-attribute-anno.txt")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """``$FACEATTR_CACHE`` for the whole session: the tests never read or fill the user's cache
@@ -99,6 +142,43 @@ def small_detected_celeba(
 ) -> Path:
     """16 training and 8 validation faces of the real sample, with detected landmarks."""
     return detected_subset(real_celeba, tmp_path_factory.mktemp("small-detected"), 16, 8)
+
+
+def detected_sample(source: Path, root: Path, files: list[str], images: list[Path]) -> Path:
+    """``root``: links to ``files`` of the real sample ``source`` and to ``images`` (in their
+    folders, relative to ``source``), with YuNet's landmarks and boxes (``faceattr data
+    landmarks``'s landmarks.txt and boxes.txt) for the AFFACT crop."""
+    from faceattr.data.landmarks import detect_landmarks
+
+    for name in files:
+        os.symlink(source / name, root / name)
+    for path in images:
+        (root / path.parent).mkdir(exist_ok=True)
+        os.symlink(source / path, root / path)
+    detect_landmarks(root, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_detected_celebahq(
+    celebahq_root: Path, celeba_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """12 images of CelebA-HQ's training partition and 4 of its val partition (CelebA's through
+    the mapping) from the real sample, with detected landmarks."""
+    hq = load_dataset(celebahq_root, annotation_dirs=[celeba_root])
+    rows = np.concatenate([hq.split_indices("train")[:12], hq.split_indices("val")[:4]])
+    files = ["CelebAMask-HQ-attribute-anno.txt", "CelebA-HQ-to-CelebA-mapping.txt"]
+    images = [hq.image_path(int(i)).relative_to(celebahq_root) for i in rows]
+    return detected_sample(celebahq_root, tmp_path_factory.mktemp("small-hq"), files, images)
+
+
+@pytest.fixture(scope="session")
+def small_detected_utkface(utkface_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 30 well-named images of the real UTKFace sample (a seeded 70/10/20 partition is
+    drawn for them), with detected landmarks."""
+    utk = load_dataset(utkface_root)
+    images = [utk.image_path(i).relative_to(utkface_root) for i in range(30)]
+    return detected_sample(utkface_root, tmp_path_factory.mktemp("small-utk"), [], images)
 
 
 @pytest.fixture(scope="session")

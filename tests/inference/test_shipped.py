@@ -5,6 +5,7 @@ detect-align-classify path."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import zipfile
@@ -64,6 +65,18 @@ def test_the_shipped_model_is_the_default_and_reads_a_real_photo(
     said = dict(zip(face.attributes, face.decisions, strict=True))
     assert said["Smiling"] and said["No_Beard"]  # (it calls her Male: see the model card)
     assert not said["Eyeglasses"] and not said["Wearing_Hat"]
+
+
+def test_it_loads_and_reads_a_photo_with_the_network_refused(
+    astronaut: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("the shipped model must not reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    (face,) = Predictor.from_checkpoint(device="cpu").predict(astronaut)
+    assert dict(zip(face.attributes, face.decisions, strict=True))["Smiling"]
 
 
 def test_it_beats_the_majority_on_real_celeba_photos_through_detection(

@@ -162,8 +162,7 @@ def evaluate_command(
     if result.left_out:
         typer.echo(
             f"scored {len(result.attributes) + len(result.kinds)} shared attributes; "
-            "not labelled by the dataset: "
-            + ", ".join(result.left_out)
+            "not labelled by the dataset: " + ", ".join(result.left_out)
         )
     typer.echo("error (%):")
     typer.echo(format_error_table(result))

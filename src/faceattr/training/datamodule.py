@@ -249,6 +249,9 @@ class FaceSplit:
     """``(N, K)`` float32 labels of ``positions``, the model's attributes (NaN: missing)."""
     source: np.ndarray
     """``(N,)`` the source (index in ``data.sources``) of each of ``positions``."""
+    image_ids: np.ndarray
+    """``(N,)`` the image id of each of ``positions`` in its source (what a split holds, by
+    name: the test that no val or test image is trained on reads it)."""
 
 
 def pool(parts: Sequence[FaceSplit]) -> FaceSplit:
@@ -261,6 +264,7 @@ def pool(parts: Sequence[FaceSplit]) -> FaceSplit:
         np.concatenate([p.positions + o for p, o in zip(parts, dataset.offsets, strict=False)]),
         np.concatenate([part.labels for part in parts]),
         np.concatenate([np.full(len(p.positions), i) for i, p in enumerate(parts)]),
+        np.concatenate([part.image_ids for part in parts]),
     )
 
 
@@ -416,7 +420,8 @@ class FaceDataModule(pl.LightningDataModule):
             else:
                 dataset, positions = self._decoded(source, rows, columns[index], name)
             labels = take_labels(source.labels[rows], columns[index])
-            parts.append(FaceSplit(dataset, positions, labels, np.full(len(rows), index)))
+            source_of = np.full(len(rows), index)
+            parts.append(FaceSplit(dataset, positions, labels, source_of, source.image_ids[rows]))
         return parts
 
     def _columns(self, index: int) -> np.ndarray:
