@@ -145,3 +145,19 @@ def test_evaluate_report_and_compare_a_model_of_three_kinds(
     )
     assert compared.exit_code == 0, compared.output
     assert (tmp_path / "c" / "compare.csv").is_file()
+
+
+def test_evaluate_a_model_without_binary_attributes(kinds_run: Path, tmp_path: Path) -> None:
+    overrides = [f"data.root={kinds_run.parent / 'mine'}", "data.crop=image", "data.cache=null"]
+    overrides += ["data.attributes=[hair,masculinity]", "schedule.monitor=val/loss"]
+    overrides += ["schedule.monitor_mode=min", "trainer.epochs=1", "trainer.progress=false"]
+    run = train(load_config("demo_facenet", [*overrides, f"trainer.output_dir={tmp_path}"]))
+    out = tmp_path / "eval"
+    result = runner.invoke(
+        app, ["evaluate", str(run.run_dir), "--protocols", "A", "--out", str(out), *QUIET]
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads((out / "eval.json").read_text())
+    scores = document["protocols"]["A"]["kinds"]
+    assert scores["masculinity"]["count"] > 0 and scores["hair"]["count"] > 0
+    assert "MAE" in result.output and document["attributes"] == []

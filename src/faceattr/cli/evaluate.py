@@ -164,12 +164,14 @@ def evaluate_command(
             f"scored {len(result.attributes) + len(result.kinds)} shared attributes; "
             "not labelled by the dataset: " + ", ".join(result.left_out)
         )
-    typer.echo("error (%):")
-    typer.echo(format_error_table(result))
+    if result.attributes:
+        typer.echo("error (%):")
+        typer.echo(format_error_table(result))
     if result.kinds:
         typer.echo("categorical and numeric attributes:")
         typer.echo(format_kind_table(result))
-    typer.echo(format_calibration(result))
+    if result.attributes:
+        typer.echo(format_calibration(result))
     for name, fallback in result.whole_image.items():
         typer.echo(
             f"WARNING: protocol {name} scored {fallback:,} whole images (no landmark or box "

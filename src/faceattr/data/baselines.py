@@ -86,7 +86,7 @@ def check_labels(labels: NDArray[np.generic], what: str) -> LabelArray:
         array = array.astype(np.uint8)
     if array.dtype != np.uint8:
         raise ValueError(f"{what}: expected uint8 labels, got {array.dtype}")
-    if array.max() > 1:
+    if array.size and array.max() > 1:
         raise ValueError(f"{what}: labels must be 0 or 1, found {int(array.max())}")
     return array
 

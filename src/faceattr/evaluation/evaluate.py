@@ -569,6 +569,8 @@ def choose_calibration(
     fit = calibrate is True or (calibrate is None and description.calibration is None)
     if fit and tune != "none":
         assert validation is not None
+        if not validation.attributes:
+            return CalibrationUse("none (no binary attribute)", None)
         if len(validation.labels) < MIN_ROWS:
             count = len(validation.labels)
             return CalibrationUse(f"none ({count} val images, fewer than {MIN_ROWS})", None)
