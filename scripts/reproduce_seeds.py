@@ -168,7 +168,8 @@ def budget(run: Path, config: dict[str, Any], present: int) -> str:
     size = "x".join(str(s) for s in description["input_config"]["size"])
     start = model.get("pretrained") or (f"init {model['init']}" if model.get("init") else "random")
     limit = config["trainer"].get("max_minutes")
-    minutes = f", cut at {limit:g} min" if limit else ""
+    cut = limit and len(rows) < config["trainer"]["epochs"]
+    minutes = f", cut at {limit:g} min" if cut else ""
     return f"{images}, {size} px, {len(rows)} epoch(s){minutes}, start: {start}"
 
 
