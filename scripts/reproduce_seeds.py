@@ -231,6 +231,11 @@ def main() -> None:
         "--reuse", action="store_true", help="read each RUN/eval/eval.json of an earlier call"
     )
     args = parser.parse_args()
+    for run in args.runs:
+        if not (run / "config.yaml").is_file():
+            parser.error(f"{run} is not a run folder (no config.yaml)")
+        if args.reuse and not (run / "eval" / "eval.json").is_file():
+            parser.error(f"{run}/eval/eval.json is missing: run once without --reuse")
     rows = [reproduce(run, args.limit, args.reuse) for run in args.runs]
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
